@@ -1,0 +1,52 @@
+"""The `diagops` command: registers one module per command group, nothing else.
+
+Command modules import heavy libraries (aiohttp, locust, gevent) inside their
+functions, so `diagops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli import alerts, dashboards, loadtest, serve, status, token, watch
+from cli.context import Context
+
+__version__ = "0.1.0"
+
+app = typer.Typer(
+    name="diagops",
+    help="Operations toolkit for the real-time diagnosis push service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"diagops {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """diagops: serve, load-test, monitor and accept the diagnosis push service.
+
+    Exit codes: 0 ok, 1 a threshold/check failed, 2 usage or config error,
+    3 environment error (port in use, service/store/tool unreachable), 70 internal error.
+    """
+    ctx.obj = Context(debug=debug)
+
+
+serve.register(app)
+token.register(app)
+watch.register(app)
+loadtest.register(app)
+alerts.register(app)
+dashboards.register(app)
+status.register(app)

@@ -1,0 +1,6 @@
+"""The diagnosis push service (contract: PROTOCOL.md).
+
+`push.protocol`, `push.errors` and `push.client` import nothing heavy, so the
+CLI, the load test and the acceptance checks can use them; the server itself
+(`push.app`) imports aiohttp.
+"""

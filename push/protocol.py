@@ -1,0 +1,73 @@
+"""The wire contract's vocabulary: message types, stages, codes, and frame builders.
+
+One module that clients and the server share, so a name used on the wire is
+spelled once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Final
+
+EVENTS: Final = ("progress", "complete", "error")
+FINAL_EVENTS: Final = frozenset({"complete", "error"})
+STAGES: Final = ("queued", "ai_fetching", "analyzing", "generating_report")
+STATUSES: Final = ("queued", "processing", "complete", "error")
+ERROR_TYPES: Final = ("AI_PLATFORM_ERROR", "TIMEOUT", "RATE_LIMITED", "INVALID_REQUEST", "INTERNAL")
+LANGS: Final = ("zh", "en")
+
+# Frame error codes (server -> client `{"type": "error"}`).
+BAD_JSON: Final = "bad_json"
+MISSING_FIELD: Final = "missing_field"
+INVALID_FIELD: Final = "invalid_field"
+UNKNOWN_TYPE: Final = "unknown_type"
+NOT_FOUND: Final = "not_found"
+FORBIDDEN: Final = "forbidden"
+TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
+
+# WebSocket close codes.
+CLOSE_GOING_AWAY: Final = 1001  # shutdown: reconnect with last_seq
+CLOSE_POLICY: Final = 1008  # rate limit, slow consumer (reason "slow")
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_TRY_AGAIN: Final = 1013  # server full
+CLOSE_AUTH: Final = 4001
+CLOSE_HEARTBEAT: Final = 4008
+
+SCOPE_SUBSCRIBE: Final = "subscribe"
+SCOPE_PUBLISH: Final = "publish"
+
+
+def utc_timestamp(epoch: float | None = None) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as the contract's `timestamp`."""
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(value: str) -> float:
+    """Epoch seconds from a contract timestamp; clients use it for delivery latency."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def update_message(execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "diagnosis_update",
+        "execution_id": execution_id,
+        "seq": seq,
+        "timestamp": timestamp,
+        "event": event,
+        "data": data,
+    }
+
+
+def error_frame(code: str, message: str, execution_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if execution_id is not None:
+        frame["execution_id"] = execution_id
+    return frame
+
+
+def dumps(obj: Any) -> str:
+    """The one JSON encoding used on the wire (compact, UTF-8 kept as is)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,75 @@
+"""Pydantic model of `diagops.yaml`: service settings, SLOs, load-test settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from spec.loadtest import LoadtestSpec
+from spec.model_base import Section
+from spec.slo import SloSpec
+
+
+class ServiceSpec(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    redis_url: str | None = None
+    workers: int = Field(1, ge=1, le=64)
+    shutdown_grace_s: float = Field(5.0, ge=0)
+
+
+class AuthSpec(Section):
+    jwt_secret: str | None = None
+    jwt_secret_file: str | None = None
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    default_lang: Literal["zh", "en"] = "zh"
+
+
+class LimitsSpec(Section):
+    max_frame_bytes: int = Field(64 * 1024, ge=128)
+    max_subscriptions: int = Field(100, ge=1)
+    connection_rate: float = Field(100.0, gt=0, description="new connections per second per client address")
+    connection_burst: int = Field(200, ge=1)
+    max_connections: int = Field(10_000, ge=1)
+    max_send_queue_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class HeartbeatSpec(Section):
+    interval_s: float = Field(25.0, gt=0)
+    timeout_s: float = Field(8.0, gt=0)
+
+
+class EngineSpec(Section):
+    speed: float = Field(1.0, gt=0, description="1.0 is realistic (~20 s a diagnosis); 50 makes one take ~0.4 s")
+    platforms: list[str] = ["deepseek", "doubao", "qwen", "kimi", "wenxin"]
+    failure_rate: float = Field(0.0, ge=0, le=1)
+    failure_type: Literal["AI_PLATFORM_ERROR", "TIMEOUT", "RATE_LIMITED", "INVALID_REQUEST", "INTERNAL"] = "AI_PLATFORM_ERROR"
+    added_latency_s: float = Field(0.0, ge=0, description="extra delay before every event is published")
+    max_concurrent_diagnoses: int = Field(50, ge=1)
+    max_concurrent_ai_calls: int = Field(20, ge=1)
+    seed: int | None = None
+
+
+class CacheSpec(Section):
+    ttl_s: float = Field(3600.0, ge=0)
+    max_entries: int = Field(10_000, ge=0)
+
+
+class StoreSpec(Section):
+    retention_s: float = Field(24 * 3600.0, gt=0, description="how long a finished execution is kept")
+    max_events_per_execution: int = Field(1000, ge=10)
+
+
+class Spec(Section):
+    version: Literal[1] = 1
+    service: ServiceSpec = ServiceSpec()
+    auth: AuthSpec = AuthSpec()
+    limits: LimitsSpec = LimitsSpec()
+    heartbeat: HeartbeatSpec = HeartbeatSpec()
+    engine: EngineSpec = EngineSpec()
+    cache: CacheSpec = CacheSpec()
+    store: StoreSpec = StoreSpec()
+    slo: SloSpec = SloSpec()
+    loadtest: LoadtestSpec = LoadtestSpec()
