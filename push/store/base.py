@@ -50,6 +50,16 @@ class Update:
         return self.event in ("complete", "error")
 
 
+class Resync:
+    """Yielded by `listen()` after the live feed was interrupted (e.g. Redis reconnected):
+    updates may have been missed, so the hub re-reads every subscribed execution from the log."""
+
+    __slots__ = ()
+
+
+RESYNC = Resync()
+
+
 @runtime_checkable
 class Store(Protocol):
     async def start(self) -> None:
@@ -72,9 +82,10 @@ class Store(Protocol):
 
     async def snapshot(self, execution_id: str) -> Snapshot | None: ...
 
-    def listen(self) -> AsyncIterator[Update]:
+    def listen(self) -> AsyncIterator[Update | Resync]:
         """Every update published by any process, in per-execution seq order where the
-        backend allows; consumers must tolerate gaps and duplicates (the hub checks seq)."""
+        backend allows; consumers must tolerate gaps and duplicates (the hub checks seq).
+        Yields RESYNC after an interruption of the feed; never ends while the store is open."""
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
         """The (event, data) list of a cached completed diagnosis, if still within TTL."""
