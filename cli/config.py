@@ -14,3 +14,18 @@ def load_for_command(config: Path | None, overrides: dict[str, Any] | None = Non
         return load_spec(config, overrides=overrides)
     except SpecError as exc:
         raise CommandError(f"config: {exc}", EXIT_USAGE) from None
+
+
+def resolve_secret(spec: Spec, secret_file: Path | None = None) -> str | None:
+    """The JWT secret: --jwt-secret-file, then auth.jwt_secret (DIAGOPS_JWT_SECRET), then auth.jwt_secret_file."""
+    from push.auth import read_secret_file
+
+    path = secret_file or (None if spec.auth.jwt_secret else spec.auth.jwt_secret_file)
+    if path is None:
+        return spec.auth.jwt_secret
+    try:
+        return read_secret_file(path)
+    except FileNotFoundError:
+        raise CommandError(f"JWT secret file {path}: no such file", EXIT_USAGE) from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"JWT secret file {path}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None

@@ -7,7 +7,7 @@ this Protocol, so swapping the backend touches nothing else.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,18 +28,19 @@ class Update:
     event: str
     encoded: str
     accepted_at: float  # epoch seconds, the moment the service accepted it
+    nbytes: int  # UTF-8 size of `encoded`, counted once for every subscriber's send budget
 
     @classmethod
     def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float) -> Update:
-        message = update_message(execution_id, seq, timestamp, event, data)
-        return cls(execution_id, seq, event, dumps(message), accepted_at)
+        encoded = dumps(update_message(execution_id, seq, timestamp, event, data))
+        return cls(execution_id, seq, event, encoded, accepted_at, len(encoded.encode()))
 
     @classmethod
     def decode(cls, encoded: str) -> Update:
         message = json.loads(encoded)
         return cls(
             message["execution_id"], message["seq"], message["event"], encoded,
-            parse_timestamp(message["timestamp"]),
+            parse_timestamp(message["timestamp"]), len(encoded.encode()),
         )
 
     def message(self) -> dict[str, Any]:
@@ -60,8 +61,16 @@ class Resync:
 RESYNC = Resync()
 
 
+OnOperation = Callable[[str, float, bool], None]
+"""(op, seconds, ok): every store calls its `on_operation` hook, when set, for each
+operation, so `diagops_store_operation_seconds{op}` and store errors are measured
+the same way whatever the backend."""
+
+
 @runtime_checkable
 class Store(Protocol):
+    on_operation: OnOperation | None
+
     async def start(self) -> None:
         """Connect and start the live feed; raise StoreUnavailable when the backend is down."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from push.lifecycle import Snapshot, advance
 from push.protocol import utc_timestamp
-from push.store.base import Store, Update
+from push.store.base import OnOperation, Store, Update
 
 
 @dataclass
@@ -95,6 +95,11 @@ class MemoryStore:
         self._cache = _LruCache(self.config.cache_max_entries)
         self._listeners: list[asyncio.Queue[Update]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self.on_operation: OnOperation | None = None
+
+    def _timed(self, op: str, started: float) -> None:
+        if self.on_operation is not None:
+            self.on_operation(op, time.perf_counter() - started, True)
 
     async def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -110,16 +115,24 @@ class MemoryStore:
     async def publish(
         self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
     ) -> Update:
+        started = time.perf_counter()
         update = self._executions.append(execution_id, event, data, owner, lang)
+        self._timed("publish", started)
         for queue in self._listeners:
             queue.put_nowait(update)
         return update
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
-        return self._executions.after(execution_id, after)
+        started = time.perf_counter()
+        events = self._executions.after(execution_id, after)
+        self._timed("events_after", started)
+        return events
 
     async def snapshot(self, execution_id: str) -> Snapshot | None:
-        return self._executions.snapshots.get(execution_id)
+        started = time.perf_counter()
+        snapshot = self._executions.snapshots.get(execution_id)
+        self._timed("snapshot", started)
+        return snapshot
 
     async def listen(self) -> AsyncIterator[Update]:
         queue: asyncio.Queue[Update] = asyncio.Queue()

@@ -1,0 +1,66 @@
+"""`diagops serve`: run the push service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.config import load_for_command, resolve_secret
+from cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+
+DEMO_USER = "demo"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, help="Address to bind (default 127.0.0.1: loopback only)."),
+    port: Optional[int] = typer.Option(None, help="Port for WebSocket, HTTP API and /metrics (default 8765)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json."),
+    redis_url: Optional[str] = typer.Option(None, "--redis-url", help="Use Redis for state, replay and fan-out."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the port (needs --redis-url)."),
+    jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="File holding the JWT secret."),
+) -> None:
+    """Serve the push service (PROTOCOL.md) until SIGTERM/SIGINT."""
+    context = get_context(ctx)
+    spec = load_for_command(config, {
+        "service.host": host, "service.port": port, "service.log_format": log_format,
+        "service.redis_url": redis_url, "service.workers": workers,
+    })
+    if spec.service.workers > 1 and not spec.service.redis_url:
+        raise CommandError("--workers above 1 needs a shared store: give --redis-url (or DIAGOPS_REDIS_URL)", EXIT_USAGE)
+    secret = resolve_secret(spec, jwt_secret_file)
+    from push.auth import mint_token, random_secret
+
+    if secret is None:
+        if spec.service.workers > 1:
+            raise CommandError("--workers above 1 needs a configured JWT secret (DIAGOPS_JWT_SECRET or --jwt-secret-file)")
+        secret = random_secret()
+        token = mint_token(secret, DEMO_USER, ("subscribe", "publish"), ttl_s=24 * 3600, algorithm=spec.auth.algorithm)
+        context.console.print(
+            "[yellow]No JWT secret configured: using a random one for this run.[/]\n"
+            f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}",
+            soft_wrap=True,
+        )
+
+    from push.logs import configure_logging
+    from push.server import ServeError, run
+
+    configure_logging(spec.service.log_format, debug=context.debug)
+    try:
+        if spec.service.workers > 1:
+            from push.workers import run_workers
+
+            code = run_workers(spec.service.workers, lambda: run(spec, secret=secret, reuse_port=True))
+            if code:
+                raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
+        else:
+            run(spec, secret=secret, on_ready=lambda url: context.console.print(f"diagops serving on {url}"))
+    except ServeError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None

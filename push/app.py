@@ -1,0 +1,128 @@
+"""The aiohttp application factory: state on typed keys, resources in cleanup_ctx.
+
+Each resource's teardown runs only if its own start-up succeeded; `on_shutdown`
+drains every connection's queued frames and then closes it with 1001, so
+clients reconnect with `last_seq` and lose nothing that was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from push import protocol as p
+from push.controller import ConcurrencyController
+from push.engine import SimulatedEngine
+from push.heartbeat import run_heartbeat
+from push.http_api import routes
+from push.http_util import STATE, json_error
+from push.hub import Hub
+from push.limits import RateLimiter
+from push.metrics import Metrics
+from push.state import ServiceState
+from push.store import Store, StoreUnavailable, open_store
+from push.ws import websocket_handler
+from spec import Spec
+
+log = logging.getLogger("diagops.app")
+
+
+def create_app(spec: Spec, *, secret: str, store: Store | None = None, metrics: Metrics | None = None) -> web.Application:
+    """Build the service from its spec; nothing starts until the app runs."""
+    store = store if store is not None else open_store(spec)
+    metrics = metrics or Metrics()
+    store.on_operation = metrics.observe_store
+    controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
+    state = ServiceState(
+        spec=spec, secret=secret, store=store, metrics=metrics, hub=Hub(store), controller=controller,
+        engine=None,  # type: ignore[arg-type]  # set below: the engine publishes through the state
+        rate=RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst),
+    )
+
+    async def cache_put(key: str, events: list) -> None:  # type: ignore[type-arg]
+        if spec.cache.ttl_s > 0:
+            await store.cache_put(key, events, spec.cache.ttl_s)
+
+    state.engine = SimulatedEngine(spec.engine, controller, state.publish, cache_put)
+
+    app = web.Application(middlewares=[_json_errors], client_max_size=spec.limits.max_frame_bytes)
+    app[STATE] = state
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_routes(routes)
+    app.cleanup_ctx.extend([_store_ctx, _hub_ctx, _heartbeat_ctx, _engine_ctx])
+    app.on_shutdown.append(_close_connections)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[STATE].store
+    await store.start()
+    yield
+    await store.close()
+
+
+async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(_run_hub(app[STATE]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _run_hub(state: ServiceState) -> None:
+    while True:
+        try:
+            await state.hub.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the live feed failed; restarting it and resyncing subscribers")
+            await asyncio.sleep(0.5)
+            state.hub.resync()
+
+
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    hb = state.spec.heartbeat
+    task = asyncio.get_running_loop().create_task(run_heartbeat(state.connections, hb.interval_s, hb.timeout_s, state.metrics))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[STATE].engine.stop()
+
+
+async def _close_connections(app: web.Application) -> None:
+    state = app[STATE]
+    state.shutting_down = True
+    grace = state.spec.service.shutdown_grace_s
+    connections = list(state.connections)
+    await asyncio.gather(*(c.drain(grace) for c in connections), return_exceptions=True)
+    await asyncio.gather(
+        *(c.close(p.CLOSE_GOING_AWAY, "server shutting down", reason="shutdown") for c in connections),
+        return_exceptions=True,
+    )
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 - aiohttp middleware signature
+    """Every error leaves as the contract's JSON body; a bug never shows its traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        return json_error(exc.status, code, exc.reason)
+    except StoreUnavailable:
+        return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly")
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal", "internal error; it has been logged")

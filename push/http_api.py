@@ -1,0 +1,153 @@
+"""HTTP endpoints of the contract: start a diagnosis, poll, read events, publish, health."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiohttp import web
+
+from push.diagnosis import InvalidRequest, parse_request
+from push.engine import queued_event
+from push.http_util import STATE, authenticate, json_error, read_json
+from push.lifecycle import PublishRefused
+from push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
+from push.store.base import StoreUnavailable
+
+routes = web.RouteTableDef()
+READY_TIMEOUT_S = 1.0
+
+
+def _unavailable() -> web.Response:
+    return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly", **{"Retry-After": "1"})
+
+
+@routes.post("/api/v1/diagnoses")
+async def start_diagnosis(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    claims = authenticate(request, SCOPE_SUBSCRIBE)
+    body = await read_json(request)
+    default_lang = body.get("lang") if isinstance(body, dict) and "lang" in body else (claims.lang or state.spec.auth.default_lang)
+    try:
+        diagnosis = parse_request(body, default_lang=default_lang, default_platforms=state.spec.engine.platforms)
+    except InvalidRequest as exc:
+        return json_error(400, "invalid_request", str(exc))
+    execution_id = f"e-{uuid.uuid4().hex}"
+    key = diagnosis.cache_key()
+    try:
+        cached = await state.store.cache_get(key) if state.spec.cache.ttl_s > 0 else None
+        state.metrics.cache_requests.labels("hit" if cached else "miss").inc()
+        if cached:
+            owner: str | None = claims.sub
+            for event, data in cached:
+                await state.publish(execution_id, event, data, owner=owner, lang=diagnosis.lang)
+                owner = None
+        else:
+            first = queued_event(diagnosis.lang)
+            await state.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
+            state.engine.start(execution_id, diagnosis, first)
+    except StoreUnavailable:
+        return _unavailable()
+    scheme = "wss" if request.scheme == "https" else "ws"
+    return web.json_response(
+        {
+            "execution_id": execution_id,
+            "cached": bool(cached),
+            "ws_url": f"{scheme}://{request.host}/ws",
+            "poll_url": f"/api/v1/executions/{execution_id}",
+        },
+        status=202,
+    )
+
+
+async def _owned_snapshot(request: web.Request):  # noqa: ANN202 - Snapshot or raises
+    state = request.app[STATE]
+    claims = authenticate(request, SCOPE_SUBSCRIBE)
+    execution_id = request.match_info["execution_id"]
+    snapshot = await state.store.snapshot(execution_id)
+    if snapshot is None:
+        raise web.HTTPNotFound(text=f'{{"error": {{"code": "not_found", "message": "no execution {execution_id}"}}}}',
+                               content_type="application/json")
+    if snapshot.owner != claims.sub:
+        raise web.HTTPForbidden(text='{"error": {"code": "forbidden", "message": "this execution belongs to another user"}}',
+                                content_type="application/json")
+    return snapshot
+
+
+@routes.get("/api/v1/executions/{execution_id}")
+async def get_execution(request: web.Request) -> web.Response:
+    try:
+        snapshot = await _owned_snapshot(request)
+    except StoreUnavailable:
+        return _unavailable()
+    return web.json_response(snapshot.public())
+
+
+@routes.get("/api/v1/executions/{execution_id}/events")
+async def get_events(request: web.Request) -> web.Response:
+    after_text = request.query.get("after", "0")
+    if not after_text.isdigit():
+        authenticate(request, SCOPE_SUBSCRIBE)
+        return json_error(400, "invalid_field", "'after' must be a whole number >= 0")
+    try:
+        snapshot = await _owned_snapshot(request)
+        updates = await request.app[STATE].store.events_after(snapshot.execution_id, int(after_text))
+    except StoreUnavailable:
+        return _unavailable()
+    body = "[" + ",".join(u.encoded for u in updates) + "]"
+    return web.Response(text=body, content_type="application/json")
+
+
+@routes.post("/api/v1/executions/{execution_id}/events")
+async def publish_event(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    authenticate(request, SCOPE_PUBLISH)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        return json_error(400, "bad_request", "the body must be a JSON object")
+    unknown = set(body) - {"event", "data", "owner", "lang"}
+    if unknown:
+        return json_error(400, "bad_request", f"unknown field '{sorted(unknown)[0]}'")
+    data = body.get("data", {})
+    owner = body.get("owner")
+    lang = body.get("lang")
+    if isinstance(data, dict):  # owner / lang may also ride inside data
+        data = dict(data)
+        owner = owner or data.pop("owner", None)
+        lang = lang or data.pop("lang", None)
+    if owner is not None and (not isinstance(owner, str) or not owner):
+        return json_error(400, "bad_request", "'owner' must be a non-empty string")
+    try:
+        update = await state.publish(request.match_info["execution_id"], body.get("event"), data, owner=owner, lang=lang)
+    except PublishRefused as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    except StoreUnavailable:
+        return _unavailable()
+    return web.json_response({"seq": update.seq}, status=202)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.shutting_down:
+        return json_error(503, "shutting_down", "the service is shutting down")
+    try:
+        await asyncio.wait_for(state.store.ping(), READY_TIMEOUT_S)
+    except (StoreUnavailable, asyncio.TimeoutError):
+        return _unavailable()
+    return web.json_response({"status": "ready"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.metrics.ws_connections.set(len(state.connections))
+    body, content_type = state.metrics.exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response

@@ -1,0 +1,52 @@
+"""JSON errors and token checks shared by the HTTP and WebSocket handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from push.auth import AuthError, Claims, bearer, verify_token
+from push.state import ServiceState
+
+STATE: web.AppKey[ServiceState] = web.AppKey("state", ServiceState)
+
+
+def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    """The contract's error body; never a stack trace."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers or None)
+
+
+def request_token(request: web.Request) -> str | None:
+    return bearer(request.headers.get("Authorization")) or request.query.get("token")
+
+
+def authenticate(request: web.Request, need: str) -> Claims:
+    """The caller's claims, or raise the 401/403 response (and count the failure)."""
+    state = request.app[STATE]
+    try:
+        return verify_token(request_token(request), state.secret, need=need, algorithm=state.spec.auth.algorithm)
+    except AuthError as exc:
+        state.metrics.auth_failures.labels(exc.reason).inc()
+        if exc.reason == "scope":
+            raise web.HTTPForbidden(
+                text=_body("forbidden", exc.message), content_type="application/json"
+            ) from None
+        raise web.HTTPUnauthorized(
+            text=_body("unauthorized", exc.message), content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="diagops"'},
+        ) from None
+
+
+def _body(code: str, message: str) -> str:
+    import json
+
+    return json.dumps({"error": {"code": code, "message": message}})
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, or a 400 response naming the problem."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=_body("bad_json", "the body is not valid JSON"), content_type="application/json") from None

@@ -1,0 +1,50 @@
+"""Structured logs: text for people, JSON lines for log pipelines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(fmt: str, *, debug: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, with the fields a log pipeline filters on."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, duration: float) -> None:
+        fields = {
+            "method": request.method, "path": request.path, "status": response.status,
+            "duration_ms": round(duration * 1000, 2), "remote": request.remote,
+        }
+        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, duration * 1000,
+                         extra={"fields": fields})

@@ -1,0 +1,90 @@
+"""Prometheus metrics with exactly the contract's names (PROTOCOL.md, "Metrics").
+
+Each app owns its registry, so several apps (tests, workers) never collide on
+the global one. No label carries an execution or user id.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+# `_created` series double the exposition and no rule reads them.
+disable_created_metrics()
+
+PREFIX = "diagops"
+# The SLO thresholds (0.1, 0.25, 0.5, 1 s) must be bucket bounds so alert rules can count "under 1 s" exactly.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.ws_connections = Gauge(f"{PREFIX}_ws_connections", "Open WebSocket connections.", registry=r)
+        self.ws_connections_opened = Counter(
+            f"{PREFIX}_ws_connections_opened", "WebSocket connections accepted.", registry=r
+        )
+        self.ws_disconnections = Counter(
+            f"{PREFIX}_ws_disconnections", "WebSocket connections closed, by reason.", ["reason"], registry=r
+        )
+        self.ws_refused = Counter(
+            f"{PREFIX}_ws_refused", "WebSocket upgrades refused before opening, by reason.", ["reason"], registry=r
+        )
+        self.push_latency = Histogram(
+            f"{PREFIX}_push_latency_seconds", "From event accepted to frame written to the socket.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.messages_sent = Counter(
+            f"{PREFIX}_messages_sent", "diagnosis_update frames written, by event.", ["event"], registry=r
+        )
+        self.diagnoses = Counter(f"{PREFIX}_diagnoses", "Diagnoses that ended, by status.", ["status"], registry=r)
+        self.diagnosis_duration = Histogram(
+            f"{PREFIX}_diagnosis_duration_seconds", "From the first to the final event of a diagnosis.",
+            buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.errors = Counter(f"{PREFIX}_errors", "Diagnosis error events, by error_type.", ["error_type"], registry=r)
+        self.cache_requests = Counter(
+            f"{PREFIX}_cache_requests", "Result-cache lookups, by result (hit, miss).", ["result"], registry=r
+        )
+        self.auth_failures = Counter(
+            f"{PREFIX}_auth_failures", "Refused tokens, by reason (missing, invalid, expired, scope).", ["reason"],
+            registry=r,
+        )
+        self.heartbeat_timeouts = Counter(
+            f"{PREFIX}_heartbeat_timeouts", "Clients closed for not answering pings.", registry=r
+        )
+        self.slow_consumer_disconnects = Counter(
+            f"{PREFIX}_slow_consumer_disconnects", "Clients closed for not reading.", registry=r
+        )
+        self.store_operation = Histogram(
+            f"{PREFIX}_store_operation_seconds", "Store call latency, by operation.", ["op"],
+            buckets=STORE_BUCKETS, registry=r,
+        )
+        self.store_errors = Counter(
+            f"{PREFIX}_store_errors", "Store calls that failed, by operation.", ["op"], registry=r
+        )
+        self.executions_active = Gauge(
+            f"{PREFIX}_executions_active", "Diagnoses running on the built-in engine.", registry=r
+        )
+        self.diagnoses_queued = Gauge(
+            f"{PREFIX}_diagnoses_queued", "Diagnoses waiting for a slot in the concurrency controller.", registry=r
+        )
+        self.frame_errors = Counter(
+            f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
+        )
+        self.ws_disconnections.labels("client")
+        for result in ("hit", "miss"):
+            self.cache_requests.labels(result)
+        for status in ("complete", "error"):
+            self.diagnoses.labels(status)
+
+    def observe_store(self, op: str, seconds: float, ok: bool) -> None:
+        """The store's hook: latency of every call, and errors by operation."""
+        self.store_operation.labels(op).observe(seconds)
+        if not ok:
+            self.store_errors.labels(op).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

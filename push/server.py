@@ -1,0 +1,69 @@
+"""Run one service process: bind, serve until SIGTERM/SIGINT, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from push.app import create_app
+from push.logs import AccessLogger
+from push.store import StoreUnavailable
+from spec import Spec
+
+log = logging.getLogger("diagops.server")
+
+
+class ServeError(Exception):
+    """The service could not start (port in use, store down); one readable line."""
+
+
+def run(spec: Spec, *, secret: str, reuse_port: bool = False, on_ready: Callable[[str], None] | None = None) -> None:
+    """Blocks until a stop signal; raises ServeError when start-up fails."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency on Linux
+        pass
+    asyncio.run(_serve(spec, secret=secret, reuse_port=reuse_port, on_ready=on_ready))
+
+
+async def _serve(spec: Spec, *, secret: str, reuse_port: bool, on_ready: Callable[[str], None] | None) -> None:
+    app = create_app(spec, secret=secret)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=spec.service.shutdown_grace_s,
+                           handle_signals=False)
+    try:
+        await runner.setup()
+    except StoreUnavailable as exc:
+        raise ServeError(f"the store is not reachable: {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, spec.service.host, spec.service.port, reuse_port=reuse_port or None)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServeError(f"port {spec.service.port} on {spec.service.host} is already in use") from None
+            raise ServeError(f"cannot listen on {spec.service.host}:{spec.service.port}: {exc.strerror}") from None
+        url = f"http://{spec.service.host}:{_bound_port(site, spec.service.port)}"
+        log.info("serving on %s (store: %s)", url, "redis" if spec.service.redis_url else "memory")
+        if on_ready is not None:
+            on_ready(url)
+        await stop.wait()
+        log.info("stopping: closing connections with 1001")
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite, default: int) -> int:
+    server = site._server  # aiohttp keeps the asyncio Server here; the port matters when 0 was asked
+    sockets = getattr(server, "sockets", None) or []
+    return sockets[0].getsockname()[1] if sockets else default

@@ -1,0 +1,49 @@
+"""What one running service holds, in one typed object stored on the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from push.connection import Connection
+    from push.controller import ConcurrencyController
+    from push.engine import SimulatedEngine
+    from push.hub import Hub
+    from push.limits import RateLimiter
+    from push.metrics import Metrics
+    from push.store.base import Store, Update
+    from spec import Spec
+
+
+@dataclass
+class ServiceState:
+    spec: Spec
+    secret: str
+    store: Store
+    metrics: Metrics
+    hub: Hub
+    controller: ConcurrencyController
+    engine: SimulatedEngine
+    rate: RateLimiter
+    connections: set[Connection] = field(default_factory=set)
+    shutting_down: bool = False
+
+    async def publish(
+        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
+    ) -> Update:
+        """The one way an event enters the service (engine, cache replay, publish API):
+        store it, then count final outcomes."""
+        update = await self.store.publish(execution_id, event, data, owner=owner, lang=lang)
+        if update.final:
+            await self._count_final(update, data)
+        return update
+
+    async def _count_final(self, update: Update, data: dict[str, Any]) -> None:
+        status = "complete" if update.event == "complete" else "error"
+        self.metrics.diagnoses.labels(status).inc()
+        if status == "error":
+            self.metrics.errors.labels(str(data.get("error_type", "INTERNAL"))).inc()
+        snapshot = await self.store.snapshot(update.execution_id)
+        if snapshot is not None and snapshot.created_at:
+            self.metrics.diagnosis_duration.observe(max(update.accepted_at - snapshot.created_at, 0.0))

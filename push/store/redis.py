@@ -1,0 +1,326 @@
+"""The Redis store: what lets several `diagops serve` processes share one state.
+
+Same semantics as memory.py (the reference), kept in Redis so any process can
+publish, replay and poll any execution:
+
+- `{prefix}{<execution>}:events` is a list of the execution's events (seq n is
+  entry n); `{prefix}{<execution>}:snap` its snapshot (owner included) as JSON.
+  The braces are a hash tag: one execution's keys share a Cluster slot, so the
+  append script may touch both.
+- Seq assignment: optimistic compare-and-swap. `publish` reads the snapshot,
+  applies `lifecycle.advance` in Python (the rules exist once, whatever the
+  backend), then runs redis_append.lua, which writes only if the log length is
+  still the seq it read. A conflict (another process appended first) re-reads
+  and re-validates. Why not WATCH/MULTI: the same optimistic scheme, but it
+  costs three round trips (WATCH, GET, MULTI..EXEC) and pins a pooled
+  connection per attempt; the CAS script costs two and writes the event, the
+  snapshot, the retention TTL and the PUBLISH in one atomic step, so an event
+  is stored and broadcast together or not at all. Why not Streams ids: they
+  are not gap-free 1..N, and the contract's `seq` is.
+- Finished executions expire `retention_s` after their final event; the event
+  cap refuses the event past `max_events_per_execution` (TooManyEvents), as in
+  memory, so a log never needs trimming.
+- The result cache is one key per entry with a TTL plus a shared LRU index
+  capped at `cache_max_entries` (redis_cache_*.lua).
+- `listen()` is pub/sub through redis_feed.LiveFeed, with RESYNC after every
+  reconnection.
+
+Every operation has a socket timeout and no client-side retry, and any Redis
+failure becomes StoreUnavailable (callers answer 503). No retry because a
+retried append whose first reply was lost would store the event twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from push.lifecycle import PublishRefused, Snapshot, advance
+from push.protocol import utc_timestamp
+from push.store.base import Resync, Store, StoreUnavailable, Update
+from push.store.redis_feed import Backoff, LiveFeed
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+    from spec import Spec
+
+log = logging.getLogger("diagops.store.redis")
+
+T = TypeVar("T")
+Observe = Callable[[str, float, bool], None]
+"""observe(op, seconds, ok): wired by the service to store_operation_seconds{op} and store errors."""
+
+_UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
+_SCRIPTS = Path(__file__).parent
+
+
+@dataclass
+class RedisStoreConfig:
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "diagops:"
+    retention_s: float = 24 * 3600.0
+    max_events_per_execution: int = 1000
+    cache_max_entries: int = 10_000
+    socket_timeout_s: float = 2.0
+    connect_timeout_s: float = 1.0
+    feed_quiet_s: float = 5.0  # ping the live feed after this long without traffic
+    reconnect_first_s: float = 0.05
+    reconnect_cap_s: float = 2.0
+    max_append_attempts: int = 100
+
+
+def encode_envelope(update: Update) -> str:
+    """What the log and the channel carry: the exact accepted time, then the wire text.
+
+    The wire timestamp has millisecond precision; push latency is measured
+    from `accepted_at`, so the float rides along.
+    """
+    return f"{update.accepted_at!r} {update.encoded}"
+
+
+def decode_envelope(raw: str) -> Update:
+    accepted, _, encoded = raw.partition(" ")
+    return dataclasses.replace(Update.decode(encoded), accepted_at=float(accepted))
+
+
+class RedisStore:
+    """The store interface on Redis; see the module docstring for the layout and why."""
+
+    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: Observe | None = None) -> None:
+        self.config = config or RedisStoreConfig()
+        self.on_operation = on_operation
+        self.append_conflicts = 0  # CAS retries, for tests and diagnosis
+        self._client: Redis | None = None
+        self._feed: LiveFeed | None = None
+        prefix = self.config.prefix
+        self._channel = f"{prefix}updates"
+        self._cache_prefix = f"{prefix}{{cache}}:entry:"
+        self._cache_index = f"{prefix}{{cache}}:lru"
+        self._cache_clock = f"{prefix}{{cache}}:clock"
+        self._scripts: dict[str, AsyncScript] = {}  # bound to the client in start()
+
+    @classmethod
+    def from_spec(cls, spec: Spec, *, on_operation: Observe | None = None) -> RedisStore:
+        """Build from `diagops.yaml` settings without connecting (start() connects)."""
+        if not spec.service.redis_url:
+            raise ValueError("RedisStore needs service.redis_url")
+        return cls(
+            RedisStoreConfig(
+                url=spec.service.redis_url,
+                retention_s=spec.store.retention_s,
+                max_events_per_execution=spec.store.max_events_per_execution,
+                cache_max_entries=spec.cache.max_entries,
+            ),
+            on_operation=on_operation,
+        )
+
+    # -- keys --------------------------------------------------------------
+
+    def _snap_key(self, execution_id: str) -> str:
+        return f"{self.config.prefix}{{{execution_id}}}:snap"
+
+    def _events_key(self, execution_id: str) -> str:
+        return f"{self.config.prefix}{{{execution_id}}}:events"
+
+    # -- life cycle --------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        self._client = Redis.from_url(
+            cfg.url,
+            decode_responses=True,
+            socket_timeout=cfg.socket_timeout_s,
+            socket_connect_timeout=cfg.connect_timeout_s,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 0),
+        )
+        # Registered scripts run by EVALSHA and reload themselves after a Redis restart.
+        self._scripts = {
+            name: self._client.register_script((_SCRIPTS / f"redis_{name}.lua").read_text())
+            for name in ("append", "cache_put", "cache_get")
+        }
+        try:
+            await self._timed("ping", self._client.ping())
+        except StoreUnavailable:
+            await self._client.aclose()
+            self._client = None
+            raise
+        self._feed = LiveFeed(
+            self._client,
+            self._channel,
+            decode_envelope,
+            quiet_s=cfg.feed_quiet_s,
+            pong_timeout_s=cfg.socket_timeout_s,
+            backoff=Backoff(cfg.reconnect_first_s, cfg.reconnect_cap_s),
+            on_error=lambda _exc: self._observe("listen", 0.0, False),
+        )
+        self._feed.start()
+        try:
+            await asyncio.wait_for(self._feed.ready.wait(), cfg.connect_timeout_s + cfg.socket_timeout_s)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise StoreUnavailable(f"redis at {_safe_url(cfg.url)}: live feed did not subscribe") from None
+
+    async def close(self) -> None:
+        if self._feed is not None:
+            await self._feed.stop()
+            self._feed = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> None:
+        """Ready means Redis answers and this process's live feed is subscribed."""
+        await self._timed("ping", self._redis().ping())
+        if self._feed is None or not self._feed.ready.is_set():
+            raise StoreUnavailable("redis live feed is reconnecting")
+
+    # -- events ------------------------------------------------------------
+
+    async def publish(
+        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
+    ) -> Update:
+        started = time.perf_counter()
+        ok = False
+        try:
+            update = await self._publish(execution_id, event, data, owner, lang)
+            ok = True
+            return update
+        except PublishRefused:
+            ok = True  # the store answered; the event broke a rule
+            raise
+        finally:
+            self._observe("publish", time.perf_counter() - started, ok)
+
+    async def _publish(
+        self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None
+    ) -> Update:
+        snap_key, events_key = self._snap_key(execution_id), self._events_key(execution_id)
+        for _ in range(self.config.max_append_attempts):
+            current = await self._guard(self._read_snapshot(execution_id))
+            now = time.time()
+            timestamp = utc_timestamp(now)
+            snapshot, stored = advance(  # raises PublishRefused: nothing written
+                current, execution_id, event, data, timestamp=timestamp, now=now,
+                owner=owner, lang=lang, max_events=self.config.max_events_per_execution,
+            )
+            update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+            retention_ms = max(1, int(self.config.retention_s * 1000)) if snapshot.final else 0
+            seq = await self._guard(
+                self._eval(
+                    "append",
+                    keys=[snap_key, events_key],
+                    args=[
+                        snapshot.seq - 1, json.dumps(snapshot.to_dict(), ensure_ascii=False),
+                        encode_envelope(update), self._channel, retention_ms,
+                    ],
+                )
+            )
+            if seq == snapshot.seq:
+                return update
+            self.append_conflicts += 1
+        raise StoreUnavailable(f"execution {execution_id}: gave up after {self.config.max_append_attempts} write conflicts")
+
+    async def events_after(self, execution_id: str, after: int) -> list[Update]:
+        raw = await self._timed("events_after", self._redis().lrange(self._events_key(execution_id), max(after, 0), -1))
+        return [decode_envelope(item) for item in raw]
+
+    async def snapshot(self, execution_id: str) -> Snapshot | None:
+        return await self._timed("snapshot", self._read_snapshot(execution_id))
+
+    async def _read_snapshot(self, execution_id: str) -> Snapshot | None:
+        raw = await self._redis().get(self._snap_key(execution_id))
+        return None if raw is None else Snapshot.from_dict(json.loads(raw))
+
+    async def listen(self) -> AsyncIterator[Update | Resync]:
+        if self._feed is None:
+            raise RuntimeError("RedisStore.listen() before start()")
+        queue: asyncio.Queue[Update | Resync] = asyncio.Queue()
+        feed = self._feed
+        feed.listeners.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            feed.listeners.remove(queue)
+
+    # -- result cache ------------------------------------------------------
+
+    async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
+        raw = await self._timed(
+            "cache_get",
+            self._eval("cache_get", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock], args=[key]),
+        )
+        return None if raw is None else [(event, data) for event, data in json.loads(raw)]
+
+    async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
+        ttl_ms = int(ttl_s * 1000)
+        if self.config.cache_max_entries <= 0 or ttl_ms <= 0:
+            return  # memory stores it already expired: the same as not storing it
+        await self._timed(
+            "cache_put",
+            self._eval(
+                "cache_put",
+                keys=[self._cache_prefix + key, self._cache_index, self._cache_clock],
+                args=[json.dumps(events, ensure_ascii=False), ttl_ms, key, self.config.cache_max_entries, self._cache_prefix],
+            ),
+        )
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _redis(self) -> Redis:
+        if self._client is None:
+            raise StoreUnavailable("redis store is not started")
+        return self._client
+
+    def _eval(self, name: str, *, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        client = self._redis()
+        return self._scripts[name](keys=keys, args=args, client=client)
+
+    def _observe(self, op: str, seconds: float, ok: bool) -> None:
+        if self.on_operation is not None:
+            try:
+                self.on_operation(op, seconds, ok)
+            except Exception:  # a metrics bug must not fail a publish
+                log.exception("store operation observer failed")
+
+    async def _guard(self, awaitable: Awaitable[T]) -> T:
+        """Await a Redis call; any backend failure becomes StoreUnavailable."""
+        try:
+            return await awaitable
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"redis at {_safe_url(self.config.url)}: {exc}") from exc
+
+    async def _timed(self, op: str, awaitable: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = await self._guard(awaitable)
+            ok = True
+            return result
+        finally:
+            self._observe(op, time.perf_counter() - started, ok)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages that may reach logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+_: type[Store] = RedisStore  # static check that RedisStore satisfies the interface

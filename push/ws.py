@@ -1,0 +1,150 @@
+"""`GET /ws`: admission (rate, capacity, token), the receive loop, and client frames."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from push import protocol as p
+from push.auth import AuthError, verify_token
+from push.connection import Connection
+from push.http_util import STATE, json_error, request_token
+from push.state import ServiceState
+from push.store.base import StoreUnavailable
+
+log = logging.getLogger("diagops.ws")
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    refused = _admit(request, state)
+    if refused is not None:
+        return refused
+    try:
+        claims = verify_token(request_token(request), state.secret, need=p.SCOPE_SUBSCRIBE, algorithm=state.spec.auth.algorithm)
+    except AuthError as exc:
+        state.metrics.auth_failures.labels(exc.reason).inc()
+        state.metrics.ws_refused.labels("auth").inc()
+        return json_error(401, "unauthorized", exc.message, **{"WWW-Authenticate": 'Bearer realm="diagops"'})
+
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=state.spec.limits.max_frame_bytes, compress=False)
+    await ws.prepare(request)
+    conn = Connection(ws, claims, max_queue_bytes=state.spec.limits.max_send_queue_bytes, metrics=state.metrics,
+                      remote=request.remote or "?")
+    state.connections.add(conn)
+    state.metrics.ws_connections_opened.inc()
+    state.metrics.ws_connections.set(len(state.connections))
+    try:
+        await _receive_loop(state, conn)
+    finally:
+        state.hub.drop(conn)
+        state.connections.discard(conn)
+        await conn.finish()
+        state.metrics.ws_connections.set(len(state.connections))
+        reason = conn.close_reason or "client"
+        state.metrics.ws_disconnections.labels(reason).inc()
+        log.info("ws closed user=%s remote=%s reason=%s code=%s", conn.user, conn.remote, reason, ws.close_code)
+    return ws
+
+
+def _admit(request: web.Request, state: ServiceState) -> web.Response | None:
+    """Refuse before the upgrade: shutting down, over the rate, or full."""
+    if state.shutting_down:
+        return json_error(503, "shutting_down", "the service is restarting; reconnect shortly", **{"Retry-After": "1"})
+    if not state.rate.allow(request.remote or "?", time.monotonic()):
+        state.metrics.ws_refused.labels("rate").inc()
+        return json_error(429, "rate_limited", "too many new connections from this address", **{"Retry-After": "1"})
+    if len(state.connections) >= state.spec.limits.max_connections:
+        state.metrics.ws_refused.labels("capacity").inc()
+        return json_error(503, "server_full", "the service is at its connection limit", **{"Retry-After": "1"})
+    return None
+
+
+async def _receive_loop(state: ServiceState, conn: Connection) -> None:
+    ws = conn.ws
+    while True:
+        msg = await ws.receive()
+        if msg.type == WSMsgType.TEXT:
+            conn.last_seen = time.monotonic()
+            await handle_frame(state, conn, msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            _reply_error(state, conn, p.BAD_JSON, "frames must be JSON text, not binary")
+        elif msg.type == WSMsgType.PING:
+            conn.send_pong(msg.data)
+        elif msg.type == WSMsgType.PONG:
+            conn.saw_pong()
+        elif msg.type == WSMsgType.ERROR:
+            if ws.close_code == p.CLOSE_TOO_BIG:
+                conn.close_reason = conn.close_reason or "too_big"
+            break
+        else:  # CLOSE, CLOSING, CLOSED
+            break
+
+
+async def handle_frame(state: ServiceState, conn: Connection, text: str) -> None:
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        _reply_error(state, conn, p.BAD_JSON, "the frame is not valid JSON")
+        return
+    if not isinstance(frame, dict):
+        _reply_error(state, conn, p.BAD_JSON, "the frame must be a JSON object")
+        return
+    kind = frame.get("type")
+    execution_id = frame.get("execution_id") if isinstance(frame.get("execution_id"), str) else None
+    if kind is None:
+        _reply_error(state, conn, p.MISSING_FIELD, "'type' is required", execution_id)
+    elif kind == "ping":
+        conn.send_frame({"type": "pong", "timestamp": p.utc_timestamp()})
+    elif kind == "subscribe":
+        await _subscribe(state, conn, frame)
+    elif kind == "unsubscribe":
+        if _require_execution_id(state, conn, frame) is not None:
+            state.hub.unsubscribe(conn, frame["execution_id"])
+            conn.send_frame({"type": "unsubscribed", "execution_id": frame["execution_id"]})
+    else:
+        _reply_error(state, conn, p.UNKNOWN_TYPE, f"unknown message type {str(kind)[:40]!r}", execution_id)
+
+
+async def _subscribe(state: ServiceState, conn: Connection, frame: dict[str, Any]) -> None:
+    execution_id = _require_execution_id(state, conn, frame)
+    if execution_id is None:
+        return
+    last_seq = frame.get("last_seq", 0)
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
+        _reply_error(state, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
+        return
+    if execution_id not in conn.subscriptions and len(conn.subscriptions) >= state.spec.limits.max_subscriptions:
+        _reply_error(state, conn, p.TOO_MANY_SUBSCRIPTIONS,
+                     f"at most {state.spec.limits.max_subscriptions} subscriptions per connection", execution_id)
+        return
+    try:
+        snapshot = await state.store.snapshot(execution_id)
+        if snapshot is None:
+            _reply_error(state, conn, p.NOT_FOUND, f"no execution {execution_id}", execution_id)
+        elif snapshot.owner != conn.user:
+            _reply_error(state, conn, p.FORBIDDEN, "this execution belongs to another user", execution_id)
+        else:
+            await state.hub.subscribe(conn, execution_id, last_seq)
+    except StoreUnavailable:
+        _reply_error(state, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
+
+
+def _require_execution_id(state: ServiceState, conn: Connection, frame: dict[str, Any]) -> str | None:
+    if "execution_id" not in frame:
+        _reply_error(state, conn, p.MISSING_FIELD, "'execution_id' is required")
+        return None
+    value = frame["execution_id"]
+    if not isinstance(value, str) or not value or len(value) > 200:
+        _reply_error(state, conn, p.INVALID_FIELD, "'execution_id' must be a non-empty string")
+        return None
+    return value
+
+
+def _reply_error(state: ServiceState, conn: Connection, code: str, message: str, execution_id: str | None = None) -> None:
+    state.metrics.frame_errors.labels(code).inc()
+    conn.send_frame(p.error_frame(code, message, execution_id))
