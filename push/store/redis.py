@@ -49,7 +49,7 @@ from redis.exceptions import RedisError
 
 from push.lifecycle import PublishRefused, Snapshot, advance
 from push.protocol import utc_timestamp
-from push.store.base import Resync, Store, StoreUnavailable, Update
+from push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
 from push.store.redis_feed import Backoff, LiveFeed
 
 if TYPE_CHECKING:
@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("diagops.store.redis")
 
 T = TypeVar("T")
-Observe = Callable[[str, float, bool], None]
-"""observe(op, seconds, ok): wired by the service to store_operation_seconds{op} and store errors."""
 
 _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
 _SCRIPTS = Path(__file__).parent
@@ -99,7 +97,7 @@ def decode_envelope(raw: str) -> Update:
 class RedisStore:
     """The store interface on Redis; see the module docstring for the layout and why."""
 
-    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: Observe | None = None) -> None:
+    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
         self.config = config or RedisStoreConfig()
         self.on_operation = on_operation
         self.append_conflicts = 0  # CAS retries, for tests and diagnosis
@@ -113,7 +111,7 @@ class RedisStore:
         self._scripts: dict[str, AsyncScript] = {}  # bound to the client in start()
 
     @classmethod
-    def from_spec(cls, spec: Spec, *, on_operation: Observe | None = None) -> RedisStore:
+    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> RedisStore:
         """Build from `diagops.yaml` settings without connecting (start() connects)."""
         if not spec.service.redis_url:
             raise ValueError("RedisStore needs service.redis_url")

@@ -1,0 +1,213 @@
+"""RedisStore when Redis dies, restarts or hangs: refuse fast, reconnect, lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from push.store.base import RESYNC, StoreUnavailable, Update
+from push.store.redis import RedisStore, RedisStoreConfig
+from redis_fixtures import RedisServer, eventually, free_port
+
+FAST = {"socket_timeout_s": 0.5, "connect_timeout_s": 0.5, "reconnect_cap_s": 0.2}
+
+
+async def started(server: RedisServer, **overrides: object) -> RedisStore:
+    store = RedisStore(RedisStoreConfig(url=server.url, prefix="f:", **{**FAST, **overrides}))  # type: ignore[arg-type]
+    await store.start()
+    return store
+
+
+async def succeeds(call) -> bool:
+    try:
+        await call()
+    except StoreUnavailable:
+        return False
+    return True
+
+
+async def test_start_raises_store_unavailable_when_redis_is_down() -> None:
+    store = RedisStore(RedisStoreConfig(url=f"redis://127.0.0.1:{free_port()}/0", **FAST))  # type: ignore[arg-type]
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await store.start()
+    assert time.monotonic() - began < 2
+    await store.close()
+
+
+async def test_while_redis_is_down_every_operation_refuses_then_recovers(own_redis: RedisServer) -> None:
+    outcomes: list[tuple[str, bool]] = []
+    store = await started(own_redis)
+    store.on_operation = lambda op, _s, ok: outcomes.append((op, ok))
+    try:
+        await store.publish("e", "progress", {"progress": 1}, owner="u")
+        own_redis.kill()
+        calls = {
+            "publish": lambda: store.publish("e", "progress", {"progress": 2}),
+            "events_after": lambda: store.events_after("e", 0),
+            "snapshot": lambda: store.snapshot("e"),
+            "cache_get": lambda: store.cache_get("k"),
+            "cache_put": lambda: store.cache_put("k", [], 10),
+            "ping": store.ping,
+        }
+        for op, call in calls.items():
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await call()
+            assert time.monotonic() - began < 2, op
+            assert (op, False) in outcomes, op
+        own_redis.start()
+        await eventually(lambda: succeeds(store.ping), timeout_s=10)
+        # The refused publish left nothing behind; the one before the crash survived it (AOF).
+        assert [u.seq for u in await store.events_after("e", 0)] == [1]
+        assert (await store.publish("e", "progress", {"progress": 2})).seq == 2
+    finally:
+        await store.close()
+
+
+async def test_a_hung_redis_makes_operations_time_out_not_hang(own_redis: RedisServer) -> None:
+    store = await started(own_redis)
+    try:
+        await store.publish("e", "progress", {"progress": 1}, owner="u")
+        own_redis.pause()
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.publish("e", "progress", {"progress": 2})
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        assert time.monotonic() - began < 3
+        own_redis.resume()
+        await eventually(lambda: succeeds(store.ping), timeout_s=10)
+        # A timed-out append may or may not have landed; either way the log has no gap.
+        seqs = [u.seq for u in await store.events_after("e", 0)]
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) in (1, 2)
+    finally:
+        await store.close()
+
+
+async def test_listen_yields_resync_after_a_restart_then_streams_again(own_redis: RedisServer) -> None:
+    listener, publisher = await started(own_redis), await started(own_redis)
+    received: list[object] = []
+
+    async def listen() -> None:
+        async for item in listener.listen():
+            received.append(item)
+
+    task = asyncio.create_task(listen())
+    try:
+        await eventually(lambda: len(listener._feed.listeners) == 1)
+        await publisher.publish("e", "progress", {"progress": 1}, owner="u")
+        await eventually(lambda: len(received) == 1)
+        own_redis.restart()
+        await eventually(lambda: RESYNC in received, timeout_s=10)
+        assert received[1:] == [RESYNC]
+        await eventually(lambda: succeeds(listener.ping), timeout_s=10)
+        await eventually(lambda: succeeds(lambda: publisher.publish("e", "progress", {"progress": 2})), timeout_s=10)
+        await eventually(lambda: len(received) == 3)
+        assert isinstance(received[2], Update) and received[2].seq == 2
+        assert listener._feed.reconnects == 1
+    finally:
+        task.cancel()
+        await listener.close()
+        await publisher.close()
+
+
+async def test_a_silent_live_feed_is_noticed_and_resynced(own_redis: RedisServer) -> None:
+    """SIGSTOP keeps the socket open: only the feed's own ping finds the dead subscription."""
+    store = await started(own_redis, feed_quiet_s=0.1, socket_timeout_s=0.3)
+    received: list[object] = []
+
+    async def listen() -> None:
+        async for item in store.listen():
+            received.append(item)
+
+    task = asyncio.create_task(listen())
+    try:
+        await eventually(lambda: len(store._feed.listeners) == 1)
+        own_redis.pause()
+        await eventually(lambda: not store._feed.ready.is_set(), timeout_s=5)
+        own_redis.resume()
+        await eventually(lambda: received == [RESYNC], timeout_s=10)
+        await store.ping()
+    finally:
+        task.cancel()
+        await store.close()
+
+
+class Consumer:
+    """What the hub does with listen(), for one execution: drop seq <= delivered, and on a
+    gap or RESYNC re-read the log after `delivered` (retrying while Redis is still down)."""
+
+    def __init__(self, store: RedisStore, execution_id: str) -> None:
+        self.store = store
+        self.execution_id = execution_id
+        self.delivered: list[Update] = []
+        self.resyncs = 0
+
+    @property
+    def last(self) -> int:
+        return self.delivered[-1].seq if self.delivered else 0
+
+    async def run(self) -> None:
+        async for item in self.store.listen():
+            if item is RESYNC:
+                self.resyncs += 1
+            elif item.seq <= self.last:
+                continue
+            elif item.seq == self.last + 1:
+                self.delivered.append(item)
+                continue
+            await self.catch_up()
+
+    async def catch_up(self) -> None:
+        while True:
+            try:
+                self.delivered.extend(await self.store.events_after(self.execution_id, self.last))
+                return
+            except StoreUnavailable:
+                await asyncio.sleep(0.02)
+
+
+async def test_restart_redis_mid_stream_every_listener_sees_every_event_once_in_order(own_redis: RedisServer) -> None:
+    publisher, store_a, store_b = await started(own_redis), await started(own_redis), await started(own_redis)
+    consumers = [Consumer(store_a, "e"), Consumer(store_b, "e")]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    total = 300
+    refused = 0
+
+    async def publish_all() -> None:
+        nonlocal refused
+        for n in range(total):
+            event, data = ("complete", {"report": {}}) if n == total - 1 else ("progress", {"n": n})
+            while True:
+                try:
+                    await publisher.publish("e", event, data, owner="u")
+                    break
+                except StoreUnavailable:
+                    refused += 1
+                    await asyncio.sleep(0.01)
+
+    try:
+        await eventually(lambda: all(len(s._feed.listeners) == 1 for s in (store_a, store_b)))
+        producing = asyncio.create_task(publish_all())
+        await eventually(lambda: all(c.last >= 100 for c in consumers), timeout_s=20)
+        own_redis.restart()
+        await asyncio.wait_for(producing, 30)
+        final = (await publisher.snapshot("e")).seq
+        await eventually(lambda: all(c.last == final for c in consumers), timeout_s=20)
+        for consumer in consumers:
+            assert [u.seq for u in consumer.delivered] == list(range(1, final + 1))
+            assert consumer.delivered[-1].event == "complete"
+            assert consumer.resyncs == 1
+        # The restart really interrupted publishing. A publish whose reply was lost in the
+        # crash may have been stored and then retried, so a payload can appear twice, never none.
+        assert refused > 0
+        numbers = {u.message()["data"].get("n") for u in consumers[0].delivered[:-1]}
+        assert numbers == set(range(total - 1))
+    finally:
+        for task in tasks:
+            task.cancel()
+        for store in (publisher, store_a, store_b):
+            await store.close()

@@ -1,0 +1,256 @@
+"""RedisStore against the Store interface: the memory store's semantics, shared by processes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from push.lifecycle import AlreadyFinal, PublishRefused, TooManyEvents
+from push.store.base import Store, Update
+from push.store.memory import MemoryStore, MemoryStoreConfig
+from push.store.redis import RedisStore, RedisStoreConfig
+from redis_fixtures import RedisServer, eventually
+
+Step = tuple[str, str, dict[str, Any], dict[str, Any]]
+
+# Every rule advance() applies, in an order that exercises each refusal.
+SCENARIO: list[Step] = [
+    ("e1", "progress", {"progress": 10}, {}),  # no owner
+    ("e1", "progress", {"progress": 10, "stage": "ai_fetching"}, {"owner": "u1", "lang": "en"}),
+    ("e1", "progress", {"progress": 5}, {}),  # progress regression
+    ("e1", "progress", {"stage": "queued"}, {}),  # stage regression
+    ("e1", "progress", {"progress": "x"}, {}),  # malformed
+    ("e1", "bogus", {}, {}),  # malformed
+    ("e1", "progress", {"progress": 50, "stage": "analyzing", "status_text": "分析中"}, {}),
+    ("e1", "complete", {"report": {"score": 1}}, {}),
+    ("e1", "progress", {"progress": 100}, {}),  # after final
+    ("e2", "error", {"error": "boom", "error_type": "TIMEOUT"}, {"owner": "u2", "lang": "en"}),
+    ("e3", "progress", {"progress": 1}, {"owner": "u3", "lang": "xx"}),  # bad lang
+    *[("e3", "progress", {"progress": n}, {"owner": "u3"}) for n in range(11)],  # the 11th passes the cap
+]
+
+
+async def run_scenario(store: Store) -> list[Any]:
+    """What a store answered to each step, without the parts that depend on the clock."""
+    seen: list[Any] = []
+    for execution_id, event, data, extra in SCENARIO:
+        try:
+            update = await store.publish(execution_id, event, data, **extra)
+        except PublishRefused as exc:
+            seen.append(("refused", type(exc).__name__, exc.status))
+        else:
+            seen.append(("stored", update.seq, without_clock(update.message())))
+    for execution_id, after in (("e1", 0), ("e1", 1), ("e1", 99), ("e1", -5), ("e3", 7), ("nope", 0)):
+        seen.append(("after", execution_id, after, [without_clock(u.message()) for u in await store.events_after(execution_id, after)]))
+    for execution_id in ("e1", "e2", "e3", "nope"):
+        snapshot = await store.snapshot(execution_id)
+        seen.append(("snapshot", None if snapshot is None else {
+            k: v for k, v in snapshot.to_dict().items() if k not in ("updated_at", "created_at")
+        }))
+    return seen
+
+
+def without_clock(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k != "timestamp"}
+
+
+async def test_answers_every_step_as_the_memory_store_does(make_store) -> None:
+    memory = MemoryStore(MemoryStoreConfig(max_events_per_execution=10))
+    redis_store = await make_store(max_events_per_execution=10)
+    expected = await run_scenario(memory)
+    assert await run_scenario(redis_store) == expected
+    # The scenario really hit each refusal and the cap.
+    refusals = {entry[1] for entry in expected if entry[0] == "refused"}
+    assert refusals == {"NoOwner", "Regression", "MalformedEvent", "AlreadyFinal", "TooManyEvents"}
+
+
+async def test_refused_event_stores_nothing_and_uses_no_seq(make_store) -> None:
+    store = await make_store()
+    await store.publish("e", "progress", {"progress": 40}, owner="u")
+    with pytest.raises(PublishRefused):
+        await store.publish("e", "progress", {"progress": 39})
+    assert (await store.publish("e", "progress", {"progress": 41})).seq == 2
+    assert [u.seq for u in await store.events_after("e", 0)] == [1, 2]
+
+
+async def test_replayed_updates_equal_the_published_ones(make_store) -> None:
+    store_a, store_b = await make_store(), await make_store()
+    published = [await store_a.publish("e", "progress", {"progress": n}, owner="u") for n in range(5)]
+    replayed = await store_b.events_after("e", 2)
+    assert [(u.seq, u.encoded, u.accepted_at, u.nbytes) for u in replayed] == [
+        (u.seq, u.encoded, u.accepted_at, u.nbytes) for u in published[2:]
+    ]
+
+
+async def test_concurrent_publishers_in_two_stores_get_seq_1_to_n_without_gap(make_store) -> None:
+    """Two stores (two connection pools, as two processes have) race on one execution."""
+    store_a, store_b = await make_store(), await make_store()
+    await store_a.publish("e", "progress", {"progress": 0, "by": "setup"}, owner="u")
+    per_task, tasks_per_store = 15, 8
+
+    async def publisher(store: RedisStore, name: str) -> list[int]:
+        return [(await store.publish("e", "progress", {"by": name, "n": i})).seq for i in range(per_task)]
+
+    results = await asyncio.gather(*(
+        publisher(store, f"{label}{t}") for label, store in (("a", store_a), ("b", store_b)) for t in range(tasks_per_store)
+    ))
+    total = 1 + 2 * tasks_per_store * per_task
+    assert sorted(seq for seqs in results for seq in seqs) == list(range(2, total + 1))
+    log = await store_a.events_after("e", 0)
+    assert [u.seq for u in log] == list(range(1, total + 1))
+    payloads = [(u.message()["data"]["by"], u.message()["data"].get("n")) for u in log[1:]]
+    assert sorted(payloads) == sorted((f"{label}{t}", i) for label in "ab" for t in range(tasks_per_store) for i in range(per_task))
+    assert (await store_b.snapshot("e")).seq == total
+    # The race really happened: some appends lost the compare-and-swap and were re-validated.
+    assert store_a.append_conflicts + store_b.append_conflicts > 0
+
+
+async def test_a_listener_in_one_store_gets_what_another_publishes_in_order(make_store) -> None:
+    store_a, store_b = await make_store(), await make_store()
+    received: list[Update] = []
+
+    async def listen() -> None:
+        async for item in store_a.listen():
+            received.append(item)
+
+    task = asyncio.create_task(listen())
+    await eventually(lambda: len(store_a._feed.listeners) == 1)
+    published = [await store_b.publish("e", "progress", {"progress": n}, owner="u") for n in range(20)]
+    published.append(await store_a.publish("e", "complete", {"report": {}}))
+    await eventually(lambda: len(received) == len(published))
+    task.cancel()
+    assert [(u.seq, u.encoded) for u in received] == [(u.seq, u.encoded) for u in published]
+
+
+async def test_finished_execution_expires_after_retention_unfinished_one_stays(make_store, redis_server: RedisServer, prefix: str) -> None:
+    store = await make_store(retention_s=0.5)
+    await store.publish("done", "progress", {"progress": 1}, owner="u")
+    await store.publish("done", "complete", {"report": {}})
+    await store.publish("open", "progress", {"progress": 1}, owner="u")
+    raw = Redis.from_url(redis_server.url)
+    try:
+        for key in (f"{prefix}{{done}}:snap", f"{prefix}{{done}}:events"):
+            assert 0 < await raw.pttl(key) <= 500
+        for key in (f"{prefix}{{open}}:snap", f"{prefix}{{open}}:events"):
+            assert await raw.pttl(key) == -1  # kept while running, as in memory
+    finally:
+        await raw.aclose()
+    await eventually(_gone(store, "done"), timeout_s=5)
+    assert await store.events_after("done", 0) == []
+    assert (await store.snapshot("open")).seq == 1
+
+
+def _gone(store: RedisStore, execution_id: str):
+    async def check() -> bool:
+        return await store.snapshot(execution_id) is None
+    return check
+
+
+async def test_event_cap_refuses_past_the_limit_and_keeps_the_log_whole(make_store) -> None:
+    store_a, store_b = await make_store(max_events_per_execution=10), await make_store(max_events_per_execution=10)
+    for n in range(10):
+        await (store_a if n % 2 else store_b).publish("e", "progress", {"progress": n}, owner="u")
+    with pytest.raises(TooManyEvents):
+        await store_a.publish("e", "progress", {"progress": 10})
+    with pytest.raises(TooManyEvents):
+        await store_b.publish("e", "complete", {"report": {}})
+    assert [u.seq for u in await store_a.events_after("e", 0)] == list(range(1, 11))
+
+
+async def test_after_a_final_event_no_store_accepts_another(make_store) -> None:
+    store_a, store_b = await make_store(), await make_store()
+    await store_a.publish("e", "error", {"error": "x", "error_type": "INTERNAL"}, owner="u")
+    with pytest.raises(AlreadyFinal):
+        await store_b.publish("e", "progress", {"progress": 1})
+
+
+async def test_cache_is_shared_between_stores_and_expires(make_store, redis_server: RedisServer, prefix: str) -> None:
+    store_a, store_b = await make_store(), await make_store()
+    events = [("progress", {"progress": 50, "status_text": "正在获取"}), ("complete", {"report": {"k": [1, 2]}})]
+    await store_a.cache_put("req-1", events, ttl_s=0.4)
+    assert await store_b.cache_get("req-1") == events
+    raw = Redis.from_url(redis_server.url)
+    try:
+        assert 0 < await raw.pttl(f"{prefix}{{cache}}:entry:req-1") <= 400
+    finally:
+        await raw.aclose()
+    await eventually(_cache_empty(store_b, "req-1"), timeout_s=5)
+    assert await store_a.cache_get("missing") is None
+
+
+def _cache_empty(store: RedisStore, key: str):
+    async def check() -> bool:
+        return await store.cache_get(key) is None
+    return check
+
+
+async def test_cache_keeps_the_most_recently_used_entries_across_stores(make_store) -> None:
+    store_a, store_b = await make_store(cache_max_entries=2), await make_store(cache_max_entries=2)
+    memory = MemoryStore(MemoryStoreConfig(cache_max_entries=2))
+    for store, other in ((memory, memory), (store_a, store_b)):
+        await store.cache_put("a", [("complete", {"report": {"n": 1}})], 60)
+        await other.cache_put("b", [("complete", {"report": {"n": 2}})], 60)
+        assert await other.cache_get("a") is not None  # a is now the most recent
+        await store.cache_put("c", [("complete", {"report": {"n": 3}})], 60)
+    for key in ("a", "b", "c"):
+        assert (await store_a.cache_get(key) is None) == (await memory.cache_get(key) is None), key
+    assert await store_b.cache_get("b") is None
+
+
+async def test_a_zero_ttl_or_zero_capacity_caches_nothing(make_store) -> None:
+    store = await make_store(cache_max_entries=0)
+    await store.cache_put("k", [("complete", {"report": {}})], 60)
+    assert await store.cache_get("k") is None
+    other = await make_store()
+    await other.cache_put("k", [("complete", {"report": {}})], 0)
+    assert await other.cache_get("k") is None
+
+
+async def test_operations_are_observed_with_their_outcome(make_store) -> None:
+    seen: list[tuple[str, bool]] = []
+    durations: list[float] = []
+    store = await make_store()
+
+    def observe(op: str, seconds: float, ok: bool) -> None:
+        seen.append((op, ok))
+        durations.append(seconds)
+
+    store.on_operation = observe
+    await store.publish("e", "progress", {"progress": 1}, owner="u")
+    with pytest.raises(PublishRefused):
+        await store.publish("e", "progress", {"progress": 0})
+    await store.events_after("e", 0)
+    await store.snapshot("e")
+    await store.cache_put("k", [], 1)
+    await store.cache_get("k")
+    await store.ping()
+    assert seen == [
+        ("publish", True), ("publish", True), ("events_after", True), ("snapshot", True),
+        ("cache_put", True), ("cache_get", True), ("ping", True),
+    ]
+    assert all(0 < seconds < 5 for seconds in durations)
+
+
+def test_from_spec_reads_the_settings_without_connecting() -> None:
+    from spec import load_spec
+
+    spec = load_spec(None, env={}, overrides={
+        "service.redis_url": "redis://127.0.0.1:1/3", "store.retention_s": 60, "store.max_events_per_execution": 50,
+        "cache.max_entries": 7,
+    })
+    store = RedisStore.from_spec(spec)  # port 1: connecting would fail
+    assert (store.config.url, store.config.retention_s, store.config.max_events_per_execution, store.config.cache_max_entries) == (
+        "redis://127.0.0.1:1/3", 60, 50, 7,
+    )
+
+
+def test_open_store_picks_redis_when_a_url_is_set() -> None:
+    from push.store import open_store
+    from spec import load_spec
+
+    assert isinstance(open_store(load_spec(None, env={"DIAGOPS_REDIS_URL": "redis://127.0.0.1:1/0"})), RedisStore)
+    assert isinstance(open_store(load_spec(None, env={})), MemoryStore)
+    assert RedisStoreConfig().prefix == "diagops:"
