@@ -1,0 +1,11 @@
+"""Prometheus rules and their runbook, generated from the SLO spec.
+
+A chain of small steps, as in Sloth: `slis` names the indicators and their
+PromQL, `recording` turns them into recording rules, `burnrate` and
+`operational` into alerts, `render` and `runbook` into files. Nothing here
+imports more than pyyaml and the spec, so the CLI stays fast.
+"""
+
+from alerts.generate import GenerateError, build_groups, render_rules, render_runbook
+
+__all__ = ["GenerateError", "build_groups", "render_rules", "render_runbook"]

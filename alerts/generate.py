@@ -1,0 +1,64 @@
+"""The chain: spec -> checks -> recording rules -> alerts -> rule file and runbook.
+
+`GenerateError` is a spec that would produce rules that silently never fire
+(an objective between histogram buckets) or an objective the configuration
+cannot meet; the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+from alerts.burnrate import burn_group
+from alerts.model import Group
+from alerts.operational import operational_group
+from alerts.recording import budget_group, sli_group
+from alerts.render import Format, render
+from alerts.runbook import render_runbook as _runbook
+from spec import Spec
+
+
+class GenerateError(Exception):
+    """The spec cannot be turned into rules that work; the message names the key."""
+
+
+def check_spec(spec: Spec) -> None:
+    """Refuse specs whose rules would never fire or whose objectives the limits rule out."""
+    buckets = _service_buckets()
+    if buckets is not None:
+        latency, duration = buckets
+        for key, value, bounds, metric in (
+            ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, latency, "diagops_push_latency_seconds"),
+            ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, duration, "diagops_diagnosis_duration_seconds"),
+        ):
+            if value not in bounds:
+                raise GenerateError(
+                    f"'{key}' = {value:g} is not a bucket bound of {metric} "
+                    f"({', '.join(f'{b:g}' for b in bounds)}): the rules could not count events under it"
+                )
+    cap, limit = spec.slo.capacity, spec.limits.max_connections
+    if cap.required_connections > limit:
+        raise GenerateError(
+            f"'slo.capacity.required_connections' = {cap.required_connections} exceeds "
+            f"'limits.max_connections' = {limit}: the objective cannot be met"
+        )
+
+
+def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The histogram bounds the service exports, when the service package is importable."""
+    try:
+        from push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
+    except ImportError:
+        return None
+    return tuple(LATENCY_BUCKETS), tuple(DURATION_BUCKETS)
+
+
+def build_groups(spec: Spec) -> list[Group]:
+    check_spec(spec)
+    return [sli_group(spec), budget_group(spec), burn_group(spec), operational_group(spec)]
+
+
+def render_rules(spec: Spec, fmt: Format = "prometheus") -> str:
+    return render(build_groups(spec), spec.slo.alerting.runbook_url, fmt)
+
+
+def render_runbook(spec: Spec) -> str:
+    return _runbook(spec, build_groups(spec))
