@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from spec.model_base import Section
+
+
+class TaskWeights(Section):
+    """How often a simulated user picks each task (Locust task weights)."""
+
+    diagnose: int = Field(4, ge=0, description="a fresh diagnosis: live pushes from the engine")
+    diagnose_cached: int = Field(1, ge=0, description="a repeated request the service answers from its cache")
+    ping: int = Field(1, ge=0, description="an application ping on the open socket")
+
+    @model_validator(mode="after")
+    def _some(self) -> TaskWeights:
+        if self.diagnose + self.diagnose_cached + self.ping == 0:
+            raise ValueError("at least one task weight must be above 0")
+        return self
 
 
 class LoadtestSpec(Section):
@@ -13,3 +27,22 @@ class LoadtestSpec(Section):
     duration_s: float = Field(60.0, gt=0)
     max_loss: int = Field(0, ge=0, description="events a run may lose and still pass")
     final_timeout_s: float = Field(30.0, gt=0, description="a diagnosis with no final event by then is lost")
+    think_min_s: float = Field(1.0, ge=0, description="pause between a user's tasks, drawn uniformly")
+    think_max_s: float = Field(3.0, ge=0)
+    weights: TaskWeights = TaskWeights()
+    ping_timeout_s: float = Field(5.0, gt=0, description="an application ping without a pong by then fails")
+    embedded_engine_speed: float = Field(
+        10.0, gt=0, description="engine speed of the embedded service (10: a diagnosis takes ~2 s)"
+    )
+    generator_cpu_limit: float = Field(
+        90.0, gt=0, le=100, description="a generator process at or above this CPU % is saturated"
+    )
+    generator_saturated_share: float = Field(
+        0.1, gt=0, le=1, description="share of 1-s CPU samples at the limit that makes a run's latency invalid"
+    )
+
+    @model_validator(mode="after")
+    def _think(self) -> LoadtestSpec:
+        if self.think_max_s < self.think_min_s:
+            raise ValueError(f"think_max_s ({self.think_max_s}) is below think_min_s ({self.think_min_s})")
+        return self
