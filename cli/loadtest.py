@@ -1,9 +1,214 @@
-"""`diagops loadtest`: being built (see the issue tracker)."""
+"""`diagops loadtest`: hold N diagnosis sockets against the push service and judge the result.
+
+The command never imports Locust or gevent (FINDINGS.md: `import locust`
+monkey-patches the process): it plans the run, starts the Locust processes and,
+without `--host`, the embedded service as children, watches them, and turns
+what they wrote into a verdict. Exit 0 when every threshold holds, 1 when one
+fails (or the generator was saturated), 2 on a usage error, 3 when the target
+or a tool is unavailable.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from cli.config import load_for_command, resolve_secret
+from cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+
+DEFAULT_OUT = Path("reports/out/loadtest")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("loadtest")(loadtest)
+
+
+def loadtest(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, "--host", help="Base URL of a running service (default: start the embedded one)."),
+    users: Optional[int] = typer.Option(None, "--users", "-u", min=1, help="Concurrent users, one socket each (loadtest.users, 100)."),
+    spawn_rate: Optional[float] = typer.Option(None, "--spawn-rate", "-r", help="Users started per second (loadtest.spawn_rate, 20)."),
+    duration: Optional[str] = typer.Option(None, "--duration", "-t", help="Run time, e.g. 60s, 2m (loadtest.duration_s, 60 s)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Locust worker processes (distributed mode); 0: one process."),
+    ui: bool = typer.Option(False, "--ui", help="Show Locust's web UI on 127.0.0.1 while it runs."),
+    ui_port: int = typer.Option(8089, "--ui-port", help="Port of Locust's web UI."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for results.json, summary.md, Locust's CSV/HTML."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
+    token_secret: Optional[str] = typer.Option(None, "--token-secret", help="JWT secret of the target, to mint a token per user."),
+    token: Optional[list[str]] = typer.Option(None, "--token", help="A ready token; repeat for several (users take them in turn)."),
+    master_bind: Optional[str] = typer.Option(None, "--master-bind", help="HOST:PORT: be the master for --workers N remote workers."),
+    worker: bool = typer.Option(False, "--worker", help="Only run worker process(es) for a master elsewhere (--master-host)."),
+    master_host: Optional[str] = typer.Option(None, "--master-host", help="The master to join with --worker."),
+    master_port: int = typer.Option(5557, "--master-port", help="The master's port with --worker."),
+) -> None:
+    """Hold N diagnosis sockets against the push service; judge delivery latency, loss and errors.
+
+    Thresholds come from diagops.yaml (slo.delivery_latency, slo.diagnosis_duration,
+    slo.error_rate, loadtest.max_loss). Exit 0 all hold, 1 one fails, 2 usage, 3 environment.
+    """
+    context = get_context(ctx)
+    duration_s = _duration(duration)
+    spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
+                                     "loadtest.duration_s": duration_s})
+    if spawn_rate is not None and spawn_rate <= 0:
+        raise CommandError("--spawn-rate must be above 0", EXIT_USAGE)
+    if worker:
+        raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out))
+    if master_host is not None:
+        raise CommandError("--master-host only goes with --worker", EXIT_USAGE)
+    bind = _bind(master_bind)
+    if bind is not None and workers < 1:
+        raise CommandError("--master-bind needs --workers N: how many remote workers to wait for", EXIT_USAGE)
+
+    from loadtests.embedded import EmbeddedService, ServiceError, check_reachable, free_port
+    from loadtests.plan import Plan
+    from push.auth import random_secret
+
+    plan = Plan(
+        host=host or "", users=spec.loadtest.users, spawn_rate=spec.loadtest.spawn_rate,
+        duration_s=spec.loadtest.duration_s, out=out, workers=workers, ui=ui, ui_port=ui_port,
+        master_bind=bind, master_port=free_port() if workers and bind is None else 5557,
+        stop_timeout_s=spec.loadtest.final_timeout_s,
+        think_time_s=(spec.loadtest.think_min_s, spec.loadtest.think_max_s),
+        weights=spec.loadtest.weights.model_dump(), final_timeout_s=spec.loadtest.final_timeout_s,
+        ping_timeout_s=spec.loadtest.ping_timeout_s, token_algorithm=spec.auth.algorithm,
+    )
+    env = _child_env()
+    try:
+        if host is None:
+            if token or token_secret:
+                raise CommandError("--token/--token-secret only go with --host (the embedded service has its own)", EXIT_USAGE)
+            secret = random_secret()
+            env["DIAGOPS_JWT_SECRET"] = secret
+            speed = None if "speed" in spec.engine.model_fields_set else spec.loadtest.embedded_engine_speed
+            out.mkdir(parents=True, exist_ok=True)
+            with EmbeddedService(out / "service.log", secret=secret, engine_speed=speed, config=config) as service:
+                document = _execute(context, spec, replace(plan, host=service.url), env,
+                                    embedded=True, engine_speed=speed, json_output=json_output)
+        else:
+            if not host.startswith(("http://", "https://")):
+                raise CommandError(f"--host must be an http:// or https:// URL (got {host!r})", EXIT_USAGE)
+            _tokens(env, spec, token, token_secret)
+            check_reachable(host)
+            document = _execute(context, spec, plan, env, embedded=False, engine_speed=None, json_output=json_output)
+    except ServiceError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+    raise typer.Exit(document["verdict"]["exit_code"])
+
+
+def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedded: bool,
+             engine_speed: float | None, json_output: bool) -> dict[str, Any]:
+    from loadtests import session
+
+    started_at = session.now_iso()
+    if plan.ui:
+        context.err_console.print(f"Locust web UI: http://127.0.0.1:{plan.ui_port}")
+    if json_output:
+        code, timed_out = session.run_generator(plan, env)
+    else:
+        code, timed_out = _run_live(context, plan, env)
+    info = session.run_info(plan, embedded=embedded, engine_speed=engine_speed, started_at=started_at,
+                            generator_exit=code, timed_out=timed_out)
+    try:
+        document = session.collect(plan, spec, info)
+    except session.GeneratorError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+    if json_output:
+        context.emit_json(document)
+    else:
+        from loadtests.console import final_tables
+
+        context.console.print(final_tables(document))
+        context.console.print(f"Reports in {plan.out}/ (summary.md, results.json, locust.html)", highlight=False)
+    return document
+
+
+def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None, bool]:
+    from rich.live import Live
+
+    from loadtests import session
+    from loadtests.console import LiveState
+
+    state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users)
+    with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
+        def tick() -> None:
+            state.poll()
+            live.update(state.render())
+
+        return session.run_generator(plan, env, tick)
+
+
+def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: int, count: int, out: Path) -> int:
+    """`--worker`: generator processes for a master on another machine, until it releases them."""
+    if not master_host:
+        raise CommandError("--worker needs --master-host", EXIT_USAGE)
+    import time
+
+    from loadtests.launcher import Child
+    from loadtests.plan import Plan
+
+    plan = Plan(host="", users=spec.loadtest.users, spawn_rate=spec.loadtest.spawn_rate,
+                duration_s=spec.loadtest.duration_s, out=out, workers=count,
+                stop_timeout_s=spec.loadtest.final_timeout_s)
+    env = _child_env()
+    children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / f"locust-worker-{i}.log", env)
+                for i in range(1, count + 1)]
+    context.err_console.print(f"{count} worker(s) joining {master_host}:{master_port}; they end when the master does")
+    deadline = time.monotonic() + plan.deadline_s + 120.0  # waiting for the master to start, too
+    codes = []
+    try:
+        for child in children:
+            codes.append(child.wait(deadline - time.monotonic()))
+    finally:
+        for child in children:
+            child.stop()
+    if any(code is None for code in codes):
+        raise CommandError("the workers outlived their time bound and were stopped", EXIT_ENVIRONMENT)
+    if any(codes):
+        raise CommandError(f"a worker failed: {children[0].last_lines()}", EXIT_ENVIRONMENT)
+    return 0
+
+
+def _tokens(env: dict[str, str], spec: Any, tokens: list[str] | None, token_secret: str | None) -> None:
+    """Where users get tokens for an external target: given tokens, a given secret, or the configured one."""
+    if tokens:
+        env["DIAGOPS_LOADTEST_TOKENS"] = "\n".join(tokens)
+        return
+    secret = token_secret or resolve_secret(spec)
+    if not secret:
+        raise CommandError("--host needs tokens: give --token-secret, --token, or set DIAGOPS_JWT_SECRET", EXIT_USAGE)
+    env["DIAGOPS_JWT_SECRET"] = secret
+
+
+def _child_env() -> dict[str, str]:
+    """The children's environment: ours, the repo importable, and no tokens inherited by accident."""
+    env = dict(os.environ)
+    env.pop("DIAGOPS_LOADTEST_TOKENS", None)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from loadtests.plan import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise CommandError(f"--duration: {exc}", EXIT_USAGE) from None
+
+
+def _bind(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"--master-bind must be HOST:PORT (got {text!r})", EXIT_USAGE)
+    return host, int(port)

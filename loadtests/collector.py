@@ -38,6 +38,7 @@ COUNTERS = (
     "connects",
     "connect_failures",
     "reconnects",
+    "resubscribes",  # executions followed again after a reconnect, from their last_seq
     "server_pings",
     "pings_sent",
     "pongs",

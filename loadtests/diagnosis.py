@@ -155,7 +155,8 @@ class DiagnosisSocketUser(FastHttpUser):
         secret = self.environment.parsed_options.token_secret
         if not secret:
             raise StopUser("no token: set DIAGOPS_JWT_SECRET (or --token-secret) or DIAGOPS_LOADTEST_TOKENS")
-        return mint_token(secret, self.sub, scopes=("subscribe",), ttl_s=24 * 3600)
+        algorithm = self.environment.parsed_options.token_algorithm
+        return mint_token(secret, self.sub, scopes=("subscribe",), ttl_s=24 * 3600, algorithm=algorithm)
 
 
 def _ws_url(host: str) -> str:

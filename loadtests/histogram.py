@@ -67,11 +67,13 @@ class Histogram:
     def percentile(self, fraction: float) -> float | None:
         """The value below which `fraction` (0..1) of observations fall; None when empty.
 
-        Clamped to the exact min and max, so p100 is the true maximum.
+        Clamped to the exact min and max; the top rank is the exact maximum.
         """
         if self.count == 0:
             return None
         rank = max(1, math.ceil(fraction * self.count))
+        if rank >= self.count:
+            return self.maximum
         seen = 0
         for index in sorted(self.buckets):
             seen += self.buckets[index]

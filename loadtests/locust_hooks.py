@@ -60,6 +60,8 @@ def add_arguments(parser: Any) -> None:
     group = parser
     group.add_argument("--token-secret", env_var="DIAGOPS_JWT_SECRET", default="", is_secret=True,
                        help="JWT secret to mint one token per user (default: $DIAGOPS_JWT_SECRET)")
+    group.add_argument("--token-algorithm", default="HS256", choices=["HS256", "HS384", "HS512"],
+                       help="algorithm of minted tokens (the service's auth.algorithm)")
     group.add_argument("--diagnose-weight", type=int, default=_DEFAULTS.weights.diagnose,
                        help="weight of a fresh diagnosis (live pushes)")
     group.add_argument("--cached-weight", type=int, default=_DEFAULTS.weights.diagnose_cached,

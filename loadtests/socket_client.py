@@ -134,10 +134,13 @@ class DiagnosisSocket:
         self._ws = ws
         self._generation += 1
         self._collector.socket_opened()
-        if self._connected_once:
-            self._collector.count("reconnects")
+        reconnect = self._connected_once
         self._connected_once = True
+        if reconnect:
+            self._collector.count("reconnects")
         for tracker in list(self._trackers.values()):
+            if reconnect and not tracker.done:
+                self._collector.count("resubscribes")
             self._subscribe(tracker)
         return True
 

@@ -1,0 +1,106 @@
+"""From a raw tally to thresholds and a verdict; the document always matches its schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from loadtests import results, summary
+from loadtests.collector import Collector
+from spec import load_spec
+
+SPEC = load_spec(env={})
+
+
+def tally(*, progress_s: float = 0.002, diagnoses: int = 50, timed_out: int = 0, errored: int = 0) -> Collector:
+    c = Collector()
+    for _ in range(500):
+        c.latency_of("progress", progress_s)
+    for _ in range(diagnoses):
+        c.latency_of("diagnosis", 2.0)
+    c.count("diagnoses_started", diagnoses + timed_out)
+    c.count("diagnoses_completed", diagnoses - errored)
+    c.count("diagnoses_errored", errored)
+    c.count("diagnoses_timed_out", timed_out)
+    for _ in range(20):
+        c.socket_opened()
+    return c
+
+
+def raw(collector: Collector, *, cpu: list[float] | None = None, role: str = "local", complete: bool = True) -> dict[str, Any]:
+    processes = [{"role": role, "pid": 1, "host": "h", "cpu_samples": cpu or [10.0] * 10, "lag": {}}]
+    if role == "master":
+        processes.append({"role": "worker", "pid": 2, "host": "h", "cpu_samples": [20.0] * 10, "lag": {}})
+    return {"complete": complete, "workers_missing": 0 if complete else 1, "peak_open_sockets": 20,
+            "collector": collector.to_dict(), "processes": processes, "locust": {"cpu_warning": False}, "options": {}}
+
+
+def info(users: int = 20) -> results.RunInfo:
+    return results.RunInfo(host="http://127.0.0.1:1", embedded=True, engine_speed=10.0, users=users, spawn_rate=20.0,
+                           duration_s=10.0, workers=0, out=Path("/tmp/x"), started_at="2026-01-01T00:00:00.000Z",
+                           finished_at="2026-01-01T00:00:10.000Z", generator_exit=0, generator_timed_out=False)
+
+
+def build(raw_doc: dict[str, Any], users: int = 20) -> dict[str, Any]:
+    document = results.build(raw_doc, [], SPEC, info(users))
+    jsonschema.validate(document, results.load_schema())
+    summary.render(document)  # renders whatever the outcome
+    return document
+
+
+def statuses(document: dict[str, Any]) -> dict[str, str]:
+    return {t["name"]: t["status"] for t in document["thresholds"]}
+
+
+def test_a_clean_run_passes_every_threshold_with_exit_0() -> None:
+    document = build(raw(tally()))
+    assert set(statuses(document).values()) == {"pass"}
+    assert document["verdict"] == {"passed": True, "exit_code": 0, "reasons": []}
+
+
+def test_slow_progress_fails_the_delivery_threshold_from_the_slo() -> None:
+    document = build(raw(tally(progress_s=1.5)))
+    assert statuses(document)["progress delivery p95"] == "fail"
+    assert document["verdict"]["exit_code"] == 1
+
+
+def test_a_diagnosis_without_final_event_is_loss_and_an_error() -> None:
+    document = build(raw(tally(diagnoses=99, timed_out=1)))
+    assert document["loss"]["total"] == 1 and document["diagnoses"]["error_rate"] == pytest.approx(0.01)
+    assert statuses(document)["loss"] == "fail" and statuses(document)["error rate"] == "fail"
+
+
+def test_error_rate_just_under_the_limit_passes() -> None:
+    document = build(raw(tally(diagnoses=1000, errored=4)))
+    assert statuses(document)["error rate"] == "pass"
+
+
+def test_a_saturated_generator_invalidates_latency_and_fails_the_run() -> None:
+    document = build(raw(tally(), cpu=[95.0] * 5 + [50.0] * 5))
+    s = statuses(document)
+    assert s["progress delivery p95"] == "invalid" and s["diagnosis duration p95"] == "invalid"
+    assert document["generator"]["saturated"] and "not valid" in document["generator"]["warning"]
+    assert document["verdict"]["exit_code"] == 1
+
+
+def test_a_busy_master_does_not_count_as_saturation_it_runs_no_users() -> None:
+    document = build(raw(tally(), cpu=[99.0] * 10, role="master"))
+    assert not document["generator"]["saturated"] and document["verdict"]["passed"]
+
+
+def test_no_progress_at_all_is_no_data_and_fails() -> None:
+    c = tally()
+    c.latency["progress"] = type(c.latency["progress"])()
+    assert statuses(build(raw(c)))["progress delivery p95"] == "no_data"
+
+
+def test_fewer_sockets_than_users_fails_sockets_held() -> None:
+    assert statuses(build(raw(tally()), users=30))["sockets held"] == "fail"
+
+
+def test_a_partial_run_never_passes() -> None:
+    document = build(raw(tally(), complete=False))
+    assert not document["verdict"]["passed"] and "partial" in document["verdict"]["reasons"][-1]
