@@ -30,10 +30,10 @@ def register(app: typer.Typer) -> None:
 def loadtest(
     ctx: typer.Context,
     host: Optional[str] = typer.Option(None, "--host", help="Base URL of a running service (default: start the embedded one)."),
-    users: Optional[int] = typer.Option(None, "--users", "-u", min=1, help="Concurrent users, one socket each (loadtest.users, 100)."),
+    users: Optional[int] = typer.Option(None, "--users", "-u", help="Concurrent users, one socket each (loadtest.users, 100)."),
     spawn_rate: Optional[float] = typer.Option(None, "--spawn-rate", "-r", help="Users started per second (loadtest.spawn_rate, 20)."),
     duration: Optional[str] = typer.Option(None, "--duration", "-t", help="Run time, e.g. 60s, 2m (loadtest.duration_s, 60 s)."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Locust worker processes (distributed mode); 0: one process."),
+    workers: int = typer.Option(0, "--workers", help="Locust worker processes (distributed mode); 0: one process."),
     ui: bool = typer.Option(False, "--ui", help="Show Locust's web UI on 127.0.0.1 while it runs."),
     ui_port: int = typer.Option(8089, "--ui-port", help="Port of Locust's web UI."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for results.json, summary.md, Locust's CSV/HTML."),
@@ -53,6 +53,11 @@ def loadtest(
     """
     context = get_context(ctx)
     duration_s = _duration(duration)
+    # Checked here, not with typer's min=: its errors do not reach the one-line error edge.
+    if users is not None and users < 1:
+        raise CommandError("--users must be at least 1", EXIT_USAGE)
+    if workers < 0:
+        raise CommandError("--workers must be 0 (one process) or more", EXIT_USAGE)
     spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
                                      "loadtest.duration_s": duration_s})
     if spawn_rate is not None and spawn_rate <= 0:

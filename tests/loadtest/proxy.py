@@ -1,7 +1,7 @@
 """A real TCP proxy between the load generator and the service, for injecting network faults.
 
-Runs its own asyncio loop in a thread. It can delay everything the service
-sends (so delivery latency really grows), and it can cut every WebSocket
+Runs its own asyncio loop in a thread. It can delay what the service
+sends down WebSockets (so push delivery latency really grows), and it can cut every WebSocket
 connection each time `drop_every_bytes` bytes went down WebSockets since the
 last cut (so clients really see resets mid-stream and must resume with
 `last_seq`), at most `max_drops` times. HTTP connections are left alone: a cut
@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: kept in a set of live pairs
 class _Pair:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
@@ -45,6 +45,7 @@ class FaultProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -70,8 +71,15 @@ class FaultProxy:
         for pair in list(self._pairs):
             pair.client.transport.abort()
             pair.upstream.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -82,7 +90,7 @@ class FaultProxy:
         self.stats.connections += 1
         try:
             await asyncio.gather(self._upward(client_reader, pair), self._downward(up_reader, pair))
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             self._pairs.discard(pair)
@@ -101,12 +109,9 @@ class FaultProxy:
         pair.upstream.transport.abort()
 
     async def _downward(self, reader: asyncio.StreamReader, pair: _Pair) -> None:
-        if not self.delay_s:
-            while chunk := await reader.read(65536):
-                await self._deliver(pair, chunk)
-            pair.client.transport.abort()
-            return
-        # Delayed: stamp each chunk on arrival; a sender releases it delay_s later, in order.
+        # Each chunk is stamped on arrival and leaves delay_s later, in order. Only
+        # WebSockets are delayed: a slow HTTP answer would make the client subscribe
+        # late, and the events it then gets are honest replays, not slow pushes.
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -121,7 +126,8 @@ class FaultProxy:
         sender = asyncio.ensure_future(send())
         try:
             while chunk := await reader.read(65536):
-                queue.put_nowait((loop.time() + self.delay_s, chunk))
+                delay = self.delay_s if pair.websocket else 0.0
+                queue.put_nowait((loop.time() + delay, chunk))
             queue.put_nowait((loop.time() + self.delay_s, b""))
             await sender
         finally:

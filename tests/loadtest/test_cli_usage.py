@@ -1,0 +1,63 @@
+"""The command's edges: usage errors exit 2, an unreachable target exits 3, --help stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtests.embedded import free_port
+from tests.loadtest.conftest import run_cli
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "soon"], "--duration: not a duration"),
+        (["--master-host", "10.0.0.2"], "--master-host only goes with --worker"),
+        (["--worker"], "--worker needs --master-host"),
+        (["--master-bind", "0.0.0.0:5557"], "--master-bind needs --workers N"),
+        (["--master-bind", "nohost", "--workers", "2"], "--master-bind must be HOST:PORT"),
+        (["--host", "127.0.0.1:8765", "--token-secret", "s"], "--host must be an http:// or https:// URL"),
+        (["--host", "http://127.0.0.1:9", "--users", "0"], "--users"),
+        (["--token", "abc"], "only go with --host"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    run = run_cli(*args, cwd=tmp_path)
+    assert run.code == 2, run.stderr
+    assert message in run.stderr
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_host_without_any_token_source_is_a_usage_error(tmp_path: Path) -> None:
+    run = run_cli("--host", "http://127.0.0.1:9", cwd=tmp_path)
+    assert run.code == 2 and "--host needs tokens" in run.stderr
+
+
+def test_an_unreachable_target_exits_3_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    run = run_cli("--host", f"http://127.0.0.1:{port}", "--token-secret", "s", cwd=tmp_path)
+    assert run.code == 3
+    assert run.stderr.strip() == f"diagops: error: cannot reach http://127.0.0.1:{port} (nothing answers http://127.0.0.1:{port}/readyz)"
+
+
+def test_a_bad_config_value_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "diagops.yaml").write_text("loadtest:\n  think_min_s: 5\n  think_max_s: 1\n")
+    run = run_cli(cwd=tmp_path)
+    assert run.code == 2 and "think_max_s" in run.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["loadtest", "--help"]])
+def test_help_does_not_import_the_generator(argv: list[str]) -> None:
+    code = (
+        "import sys\nfrom cli.__main__ import main\ncode = main(sys.argv[1:])\n"
+        "print(sorted(m for m in ('locust', 'gevent', 'aiohttp') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    if argv[0] == "loadtest":
+        assert "--workers" in proc.stdout and "--master-bind" in proc.stdout

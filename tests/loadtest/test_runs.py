@@ -1,0 +1,99 @@
+"""Real short Locust runs against a real push service on 127.0.0.1, through the real CLI.
+
+Each run is a few seconds of 10-20 users; faults are real (an engine told to
+fail, a slower engine, a proxy that delays or cuts connections).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from loadtests.embedded import EmbeddedService
+from loadtests.results import load_schema
+from tests.loadtest.conftest import SECRET, run_cli
+from tests.loadtest.proxy import FaultProxy
+
+
+def test_a_short_run_on_the_embedded_service_completes_every_diagnosis(tmp_path: Path) -> None:
+    run = run_cli("--users", "20", "--spawn-rate", "20", "--duration", "8s", "--json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    document = json.loads(run.stdout)
+    jsonschema.validate(document, load_schema())
+    assert document == run.results  # --json prints exactly what results.json holds
+    d = document["diagnoses"]
+    assert d["started"] >= 20 and d["completed"] == d["started"] and d["interrupted"] == 0
+    assert document["loss"]["total"] == 0 and document["error_rate"] == 0
+    assert document["connections"]["peak_open"] == 20 and document["run"]["embedded"]
+    assert {t["status"] for t in document["thresholds"]} == {"pass"}
+    assert document["latency"]["progress"]["count"] > 0 and document["latency"]["connect"]["count"] == 20
+    assert len(document["timeseries"]) >= 7
+    # Locust's own table agrees with our tally on what was delivered live.
+    entries = {e["name"]: e for e in document["locust"]["entries"]}
+    assert entries["progress"]["requests"] + entries["complete"]["requests"] == document["messages"]["live"]
+    for name in ("summary.md", "locust.html", "locust_stats.csv", "locust_stats_history.csv", "timeseries.jsonl"):
+        assert (run.out / name).stat().st_size > 0, name
+    assert "# Load test: PASS" in (run.out / "summary.md").read_text()
+
+
+def test_injected_engine_errors_fail_the_error_rate_threshold(tmp_path: Path) -> None:
+    run = run_cli("--users", "10", "--duration", "5s", cwd=tmp_path,
+                  env={"DIAGOPS_ENGINE__FAILURE_RATE": "0.3"})
+    assert run.code == 1, run.stderr
+    assert run.threshold("error rate")["status"] == "fail"
+    assert run.threshold("loss")["status"] == "pass"  # errors are delivered, not lost
+    document = run.results
+    assert document["diagnoses"]["errored"] > 0 and document["latency"]["error"]["count"] > 0
+    assert any(reason.startswith("error event: AI_PLATFORM_ERROR") for reason in document["failures"])
+    assert "FAIL" in run.stdout and "error rate" in run.stdout
+
+
+def test_a_slow_engine_fails_the_diagnosis_duration_threshold_not_delivery(tmp_path: Path) -> None:
+    (tmp_path / "diagops.yaml").write_text("slo:\n  diagnosis_duration:\n    threshold_s: 2\n")
+    run = run_cli("--users", "10", "--duration", "5s", "--json", cwd=tmp_path,
+                  env={"DIAGOPS_ENGINE__ADDED_LATENCY_S": "0.3"})
+    assert run.code == 1, run.stderr
+    assert run.threshold("diagnosis duration")["status"] == "fail"
+    assert run.threshold("diagnosis duration")["value"] > 2.7  # nine events, 0.3 s before each
+    assert run.threshold("progress delivery")["status"] == "pass"
+
+
+def test_slow_delivery_through_a_delaying_proxy_fails_the_latency_threshold(
+    tmp_path: Path, lt_service: EmbeddedService
+) -> None:
+    with FaultProxy(lt_service.port, delay_s=1.2) as proxy:
+        run = run_cli("--host", proxy.url, "--token-secret", SECRET, "--users", "10", "--duration", "5s",
+                      cwd=tmp_path)
+    assert run.code == 1, run.stderr
+    row = run.threshold("progress delivery")
+    assert row["status"] == "fail" and row["value"] >= 1.2
+    assert run.threshold("loss")["status"] == "pass" and not run.results["run"]["embedded"]
+
+
+def test_dropped_connections_reconnect_and_resume_without_loss(tmp_path: Path, lt_service: EmbeddedService) -> None:
+    with FaultProxy(lt_service.port, drop_every_bytes=25_000, max_drops=3) as proxy:
+        run = run_cli("--host", proxy.url, "--token-secret", SECRET, "--users", "20", "--duration", "8s",
+                      "--json", cwd=tmp_path)
+    assert proxy.stats.drops == 3, proxy.stats
+    assert run.code == 0, run.stderr + run.stdout[-2000:]
+    document = run.results
+    conn = document["connections"]
+    assert conn["reconnects"] >= proxy.stats.websockets_cut > 0
+    assert conn["resubscribes"] > 0  # unfinished diagnoses were followed again from their last_seq
+    assert sum(conn["disconnects"].values()) == conn["reconnects"]
+    assert document["loss"] == {"events_lost": 0, "gaps": 0, "duplicates": 0, "diagnoses_without_final": 0, "total": 0}
+    assert document["diagnoses"]["completed"] == document["diagnoses"]["started"] > 0
+
+
+def test_two_workers_report_everything_to_the_master(tmp_path: Path) -> None:
+    run = run_cli("--users", "10", "--duration", "5s", "--workers", "2", "--json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    document = run.results
+    roles = sorted(p["role"] for p in document["generator"]["processes"])
+    assert roles == ["master", "worker", "worker"] and document["run"]["complete"]
+    assert document["connections"]["peak_open"] == 10
+    entries = {e["name"]: e for e in document["locust"]["entries"]}
+    assert entries["progress"]["requests"] + entries["complete"]["requests"] == document["messages"]["live"]
+    assert document["diagnoses"]["completed"] == document["diagnoses"]["started"] > 0
