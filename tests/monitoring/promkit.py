@@ -1,0 +1,90 @@
+"""A real Prometheus (the Debian package) for tests: free port, temp data dir, 1 s scrape and evaluation.
+
+Tests poll it for conditions with deadlines; nothing here sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.servicekit import free_port, http_status
+
+
+def require(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        pytest.skip(f"{tool} not installed (Debian: apt-get install prometheus)")
+    return found
+
+
+@dataclass
+class PrometheusProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    config_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def client(self) -> Any:
+        from prometheus_api_client import PrometheusConnect
+
+        return PrometheusConnect(url=self.url, disable_ssl=True)
+
+    def reload(self) -> None:
+        """Re-read the config and rule files (POST /-/reload needs --web.enable-lifecycle)."""
+        req = urllib.request.Request(self.url + "/-/reload", method="POST")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+
+
+def write_config(path: Path, targets: list[str], rules: list[Path], job: str = "diagops") -> None:
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(r) for r in rules],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}] if targets else [],
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+@contextmanager
+def prometheus(tmp_path: Path, targets: list[str], rules: list[Path], ready_timeout: float = 20.0) -> Iterator[PrometheusProcess]:
+    exe = require("prometheus")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    write_config(config, targets, rules)
+    log_path = tmp_path / "prometheus.log"
+    cmd = [exe, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+           f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle", "--log.level=warn"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while http_status(url + "/-/ready") != 200:
+            if proc.poll() is not None:
+                raise AssertionError(f"prometheus exited {proc.returncode}:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"prometheus not ready after {ready_timeout}s:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        yield PrometheusProcess(url, proc, log_path, config)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
