@@ -24,10 +24,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("diagops.ws")
 
+CLOSE_WAIT_S = 1.0
+
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, claims: Claims, *, max_queue_bytes: int, metrics: Metrics, remote: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, claims: Claims, *, max_queue_bytes: int, metrics: Metrics, remote: str,
+                 transport: asyncio.BaseTransport | None = None) -> None:
         self.ws = ws
+        self.transport = transport
         self.claims = claims
         self.remote = remote
         self.metrics = metrics
@@ -84,11 +88,17 @@ class Connection:
         asyncio.get_running_loop().create_task(self._close(code, message))
 
     async def _close(self, code: int, message: str) -> None:
+        """Send the close frame and wait briefly for the peer's; a peer that cannot
+        take even that (a stuck reader) has its TCP connection aborted."""
         self._writer.cancel()
+        stuck = self.close_reason == "slow"
         try:
-            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=2.0)
+            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=CLOSE_WAIT_S)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-            pass
+            stuck = True
+        finally:
+            if stuck and self.transport is not None:
+                self.transport.abort()  # close() would wait forever to flush to a peer that does not read
 
     async def drain(self, timeout: float) -> None:
         """Wait until every queued frame is written (shutdown: nothing accepted is lost)."""

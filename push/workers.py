@@ -12,11 +12,13 @@ The supervisor (this process) serves nothing itself. It:
   as a closure over the loaded spec, and starts in milliseconds);
 - forwards SIGTERM/SIGINT to every worker, waits `grace_s` for them to close
   their clients with 1001, then SIGKILLs what is left;
-- replaces a worker that dies after running `min_uptime_s` (its clients
+- replaces a worker that dies after it started serving (its clients
   reconnect with `last_seq` to the survivors or to the replacement and miss
-  nothing: every event is in Redis); a worker that dies sooner means the
+  nothing: every event is in Redis); a worker that dies before means the
   configuration is wrong (port taken, Redis unreachable), so everything stops
-  and its exit status is returned instead of restarting in a loop.
+  and its exit status is returned instead of restarting in a loop. A worker
+  has started when it calls `notify_ready()` (sd_notify's READY=1, through a
+  pipe), or, if it never does, once it has run `min_uptime_s`.
 """
 
 from __future__ import annotations
@@ -36,15 +38,31 @@ log = logging.getLogger("diagops.workers")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _PR_SET_PDEATHSIG = 1
+_ready_fd: int | None = None  # in a worker: where notify_ready() writes
+
+
+def notify_ready() -> None:
+    """Tell the supervisor this worker is serving; a no-op outside a worker, and after the first call."""
+    global _ready_fd
+    fd, _ready_fd = _ready_fd, None
+    if fd is None:
+        return
+    try:
+        os.write(fd, b"R")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def run_workers(n: int, serve_one: Callable[[], None], *, grace_s: float = 10.0, min_uptime_s: float = 5.0) -> int:
     """Run `serve_one` in `n` forked processes until SIGTERM/SIGINT; returns an exit status.
 
-    `serve_one` must bind its port with SO_REUSEPORT and return when it gets
-    SIGTERM or SIGINT. The status is 0 when every worker stopped cleanly on
-    request, else the first failing worker's code (128+signal when killed).
-    Call it from the main thread of a process with no event loop running.
+    `serve_one` must bind its port with SO_REUSEPORT, should call
+    `notify_ready()` once it serves, and must return when it gets SIGTERM or
+    SIGINT. The status is 0 when every worker stopped cleanly on request, else
+    the first failing worker's code (128+signal when killed). Call it from the
+    main thread of a process with no event loop running.
     """
     if n < 1:
         raise ValueError(f"workers must be at least 1, got {n}")
@@ -53,12 +71,19 @@ def run_workers(n: int, serve_one: Callable[[], None], *, grace_s: float = 10.0,
 
 
 class _Worker:
-    __slots__ = ("slot", "process", "started")
+    __slots__ = ("slot", "process", "spawned", "ready_fd", "ready")
 
-    def __init__(self, slot: int, process: BaseProcess, started: float) -> None:
+    def __init__(self, slot: int, process: BaseProcess, spawned: float, ready_fd: int) -> None:
         self.slot = slot
         self.process = process
-        self.started = started
+        self.spawned = spawned
+        self.ready_fd: int | None = ready_fd
+        self.ready = False
+
+    def close_ready_fd(self) -> None:
+        if self.ready_fd is not None:
+            os.close(self.ready_fd)
+            self.ready_fd = None
 
 
 class _Supervisor:
@@ -89,37 +114,64 @@ class _Supervisor:
         return status if status else status_on_stop
 
     def _spawn(self, slot: int) -> None:
-        process = self.context.Process(target=_worker_main, args=(slot, self.serve_one, self.wake_r, self.wake_w),
-                                       name=f"diagops-worker-{slot}", daemon=False)
+        ready_r, ready_w = os.pipe()
+        process = self.context.Process(
+            target=_worker_main, args=(slot, self.serve_one, (self.wake_r, self.wake_w, ready_r), ready_w),
+            name=f"diagops-worker-{slot}", daemon=False,
+        )
         process.start()
-        self.workers[slot] = _Worker(slot, process, time.monotonic())
-        log.info("worker %d started (pid %d)", slot, process.pid)
+        os.close(ready_w)
+        self.workers[slot] = _Worker(slot, process, time.monotonic(), ready_r)
+        log.info("worker %d forked (pid %d)", slot, process.pid)
 
     def _supervise(self) -> int:
         """Wait for a stop signal (returns 0) or a worker that failed to start (returns its status)."""
         while True:
             sentinels = {w.process.sentinel: w for w in self.workers.values()}
-            ready = wait([self.wake_r, *sentinels])
+            notices = {w.ready_fd: w for w in self.workers.values() if w.ready_fd is not None}
+            ready = wait([self.wake_r, *sentinels, *notices], timeout=self._next_uptime_check())
             if self.wake_r in ready:
                 received = os.read(self.wake_r, 64)
                 if any(sig in received for sig in _STOP_SIGNALS):
                     log.info("stopping %d workers", len(self.workers))
                     return 0
+            for fd in ready:
+                if fd in notices:
+                    worker = notices[fd]  # type: ignore[index]
+                    if os.read(fd, 1):  # b"" is EOF: the worker died without notifying
+                        self._mark_ready(worker)
+                    worker.close_ready_fd()
+            for worker in list(self.workers.values()):
+                if not worker.ready and time.monotonic() - worker.spawned >= self.min_uptime_s:
+                    self._mark_ready(worker)
             for sentinel in ready:
                 worker = sentinels.get(sentinel)  # type: ignore[call-overload]
                 if worker is None:
                     continue
                 worker.process.join()
+                worker.close_ready_fd()
                 status = _status(worker.process.exitcode)
-                uptime = time.monotonic() - worker.started
-                if uptime < self.min_uptime_s:
-                    log.error("worker %d (pid %d) exited with status %d after %.1f s; stopping all workers",
-                              worker.slot, worker.process.pid, status, uptime)
+                uptime = time.monotonic() - worker.spawned
+                if not worker.ready:
+                    log.error("worker %d (pid %d) exited with status %d before serving; stopping all workers",
+                              worker.slot, worker.process.pid, status)
                     del self.workers[worker.slot]
                     return status or 1
-                log.warning("worker %d (pid %d) exited with status %d after %.0f s; starting a replacement",
+                log.warning("worker %d (pid %d) exited with status %d after %.1f s; starting a replacement",
                             worker.slot, worker.process.pid, status, uptime)
                 self._spawn(worker.slot)
+
+    def _mark_ready(self, worker: _Worker) -> None:
+        if worker.ready:
+            return
+        worker.ready = True
+        if all(w.ready for w in self.workers.values()):
+            log.info("%d workers serving", len(self.workers))
+
+    def _next_uptime_check(self) -> float | None:
+        """Seconds until a worker that has not notified counts as started by its uptime."""
+        waiting = [w.spawned + self.min_uptime_s for w in self.workers.values() if not w.ready]
+        return max(0.0, min(waiting) - time.monotonic()) if waiting else None
 
     def _stop_all(self) -> int:
         """SIGTERM every worker, SIGKILL those still running after the grace period; worst status."""
@@ -141,6 +193,8 @@ class _Supervisor:
             code = worker.process.exitcode
             if code not in (0, -signal.SIGTERM, -signal.SIGINT):
                 status = status or _status(code)
+        for worker in self.workers.values():
+            worker.close_ready_fd()
         self.workers.clear()
         return status
 
@@ -162,11 +216,13 @@ def _status(exitcode: int | None) -> int:
     return 128 - exitcode if exitcode < 0 else exitcode
 
 
-def _worker_main(slot: int, serve_one: Callable[[], None], wake_r: int, wake_w: int) -> None:
+def _worker_main(slot: int, serve_one: Callable[[], None], supervisor_fds: tuple[int, ...], ready_w: int) -> None:
     """Runs in the forked child: undo the supervisor's signal plumbing, then serve."""
+    global _ready_fd
     signal.set_wakeup_fd(-1)
-    os.close(wake_r)
-    os.close(wake_w)
+    for fd in supervisor_fds:
+        os.close(fd)
+    _ready_fd = ready_w
     for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     _die_with_parent()

@@ -34,7 +34,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(autoping=False, max_msg_size=state.spec.limits.max_frame_bytes, compress=False)
     await ws.prepare(request)
     conn = Connection(ws, claims, max_queue_bytes=state.spec.limits.max_send_queue_bytes, metrics=state.metrics,
-                      remote=request.remote or "?")
+                      remote=request.remote or "?", transport=request.transport)
     state.connections.add(conn)
     state.metrics.ws_connections_opened.inc()
     state.metrics.ws_connections.set(len(state.connections))

@@ -5,6 +5,7 @@ Tests poll it for conditions with deadlines; nothing here sleeps to synchronise.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -22,9 +23,13 @@ from tests.servicekit import free_port, http_status
 
 
 def require(tool: str) -> str:
+    """The tool's path; skipped on a developer machine without it, a failure in CI (CI=true) where it must be."""
     found = shutil.which(tool)
     if found is None:
-        pytest.skip(f"{tool} not installed (Debian: apt-get install prometheus)")
+        message = f"{tool} not installed (Debian: apt-get install prometheus)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
     return found
 
 

@@ -46,3 +46,37 @@ def test_a_prometheus_without_the_service_names_the_missing_metric(tmp_path: Pat
 def test_watch_and_json_do_not_mix(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--watch", "--json", "--spec", "/dev/null"]) == 2
     assert "--watch and --json do not go together" in capsys.readouterr().err
+
+
+def test_watch_prints_a_snapshot_per_refresh_until_interrupted(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.servicekit import REPO
+
+    with prometheus(tmp_path, targets=[], rules=[]) as prom:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "status", "--watch", "--interval", "0.5", "-p", prom.url, "--spec", "/dev/null"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )
+        seen: list[str] = []
+        two = threading.Event()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                seen.append(line)
+                if sum("Diagnosis errors" in s for s in seen) >= 2:
+                    two.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            assert two.wait(timeout=20), "".join(seen)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

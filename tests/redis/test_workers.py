@@ -78,15 +78,17 @@ def test_a_worker_that_fails_at_start_stops_everything_with_its_status() -> None
         process.kill()
 
 
-def test_a_worker_killed_after_start_is_replaced() -> None:
-    process, port = start("serve", min_uptime_s=0.2)
+@pytest.mark.parametrize("mode", ["serve", "silent"])
+def test_a_worker_killed_after_it_started_is_replaced(mode: str) -> None:
+    """Started means notify_ready() was called (`serve`), or min_uptime_s passed (`silent`, 0.3 s)."""
+    process, port = start(mode, min_uptime_s=0.3 if mode == "silent" else 60)
     try:
         first = pids_answering(port, 2)
         victim = min(first)
-        # The condition here is time itself: the worker must outlive min_uptime_s (0.2 s) to count
-        # as started. (psutil's create_time is only accurate to the second, so it cannot tell.)
-        answered = time.monotonic()
-        wait_until(lambda: time.monotonic() - answered > 0.3)
+        if mode == "silent":
+            # Here the condition is time itself: the worker must outlive min_uptime_s.
+            answered = time.monotonic()
+            wait_until(lambda: time.monotonic() - answered > 0.4)
         psutil.Process(victim).kill()
 
         def replaced() -> set[int] | None:
@@ -98,6 +100,17 @@ def test_a_worker_killed_after_start_is_replaced() -> None:
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
+    finally:
+        process.kill()
+
+
+def test_a_worker_that_dies_before_it_started_stops_everything() -> None:
+    process, port = start("silent", min_uptime_s=60)
+    try:
+        victim = min(pids_answering(port, 2))
+        psutil.Process(victim).kill()
+        assert process.wait(10) == 128 + signal.SIGKILL
+        assert "before serving" in process.stderr.read()
     finally:
         process.kill()
 

@@ -2,7 +2,8 @@
 
 Each worker binds PORT with SO_REUSEPORT and answers every connection with its
 pid. MODE: `serve` (stops on SIGTERM), `fail` (raises before binding),
-`stubborn` (ignores SIGTERM, so only the supervisor's SIGKILL ends it).
+`stubborn` (ignores SIGTERM, so only the supervisor's SIGKILL ends it), `silent`
+(serves but never calls notify_ready, so only MIN_UPTIME_S makes it count as started).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from push.workers import run_workers  # noqa: E402
+from push.workers import notify_ready, run_workers  # noqa: E402
 
 
 def serve(port: int, mode: str) -> None:
@@ -25,7 +26,7 @@ def serve(port: int, mode: str) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
-        if mode == "serve":
+        if mode in ("serve", "silent"):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -34,6 +35,8 @@ def serve(port: int, mode: str) -> None:
             writer.close()
 
         server = await asyncio.start_server(answer, "127.0.0.1", port, reuse_port=True)
+        if mode != "silent":
+            notify_ready()
         async with server:
             await stop.wait()
 

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real push service, in-process on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from push.app import create_app
+from push.http_util import STATE
+from push.state import ServiceState
+from tests.servicekit import SECRET, test_spec, token
+
+
+@dataclass
+class LiveService:
+    """A running service and a client session bound to it."""
+
+    server: TestServer
+    app: web.Application
+    session: aiohttp.ClientSession
+
+    @property
+    def state(self) -> ServiceState:
+        return self.app[STATE]
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    def token(self, user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: Any) -> str:
+        return token(user, scopes, **kw)
+
+    def auth(self, user: str = "alice", scopes: tuple[str, ...] = ("subscribe",)) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user, scopes)}"}
+
+    async def start_diagnosis(self, user: str = "alice", **body: Any) -> dict[str, Any]:
+        body.setdefault("brand", "Acme")
+        async with self.session.post(f"{self.url}/api/v1/diagnoses", json=body, headers=self.auth(user)) as resp:
+            assert resp.status == 202, await resp.text()
+            return await resp.json()
+
+    async def connect(self, user: str = "alice", **kw: Any) -> aiohttp.ClientWebSocketResponse:
+        return await self.session.ws_connect(self.ws_url, headers=self.auth(user), **kw)
+
+
+StartService = Callable[..., Awaitable[LiveService]]
+
+
+@pytest.fixture
+async def start_service() -> AsyncIterator[StartService]:
+    """Factory: `await start_service(**{"engine.speed": 50})` -> a LiveService (dotted spec overrides)."""
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def start(**overrides: Any) -> LiveService:
+        app = create_app(test_spec(**overrides), secret=SECRET)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        session = aiohttp.ClientSession()
+        started.append((server, session))
+        return LiveService(server, app, session)
+
+    yield start
+    for server, session in reversed(started):
+        await session.close()
+        await server.close()
+
+
+@pytest.fixture
+async def service(start_service: StartService) -> LiveService:
+    return await start_service()

@@ -1,0 +1,107 @@
+"""Limits that protect everyone: slow readers, silent clients, connection floods."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+
+import aiohttp
+import pytest
+
+from push.protocol import CLOSE_HEARTBEAT
+from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
+from tests.servicekit import token
+
+
+def _masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + body
+
+
+async def _raw_client_that_never_reads(port: int, execution_id: str) -> asyncio.StreamWriter:
+    """A real WebSocket client that subscribes and then stops reading (tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (f"GET /ws?token={token('alice')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    writer.write(_masked_text_frame(json.dumps({"type": "subscribe", "execution_id": execution_id})))
+    writer.transport.pause_reading()  # from here on it reads nothing
+    return writer
+
+
+async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(start_service):
+    svc = await start_service(**{"limits.max_send_queue_bytes": 64 * 1024, "store.max_events_per_execution": 5000})
+    state = svc.state
+    await state.publish("e-flood", "progress", {"progress": 0, "stage": "queued"}, owner="alice")
+    reader = await svc.connect()
+    await reader.send_json({"type": "subscribe", "execution_id": "e-flood"})
+    assert (await recv_json(reader))["type"] == "subscribed"
+    stuck = await _raw_client_that_never_reads(svc.server.port, "e-flood")
+    await eventually(lambda: sum(len(c.subscriptions) for c in state.connections) == 2, what="both subscribed")
+
+    pad = "x" * 20_000
+    received = 0
+    for i in range(1, 600):
+        await state.publish("e-flood", "progress", {"progress": 0, "stage": "queued", "pad": pad})
+        while received < i:  # the healthy reader keeps up, one event at a time
+            frame = await recv_json(reader)
+            received += frame.get("type") == "diagnosis_update"
+        if state.metrics.slow_consumer_disconnects._value.get() == 1:
+            break
+    assert state.metrics.slow_consumer_disconnects._value.get() == 1, "the stuck client was never closed"
+    await eventually(lambda: len(state.connections) == 1, what="the stuck client to be dropped")
+    assert state.metrics.ws_disconnections.labels("slow")._value.get() == 1
+    stuck.close()
+
+
+async def test_a_client_that_never_answers_pings_is_closed_4008(start_service):
+    svc = await start_service(**{"heartbeat.interval_s": 0.1, "heartbeat.timeout_s": 0.3})
+    silent = await svc.connect(autoping=False)
+    polite = await svc.connect()  # aiohttp answers pings by itself
+    closed = None
+    while closed is None:
+        msg = await silent.receive(timeout=5)
+        if msg.type == aiohttp.WSMsgType.CLOSE:
+            closed = msg
+    assert closed.data == CLOSE_HEARTBEAT
+    assert svc.state.metrics.heartbeat_timeouts._value.get() == 1
+    await polite.send_json({"type": "ping"})
+    assert (await recv_json(polite))["type"] == "pong"
+    assert len(svc.state.connections) == 1
+
+
+async def test_new_connections_beyond_the_rate_get_429(start_service):
+    svc = await start_service(**{"limits.connection_rate": 0.01, "limits.connection_burst": 2})
+    kept = [await svc.connect(), await svc.connect()]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await svc.connect()
+    assert refused.value.status == 429
+    await kept[0].send_json({"type": "ping"})
+    assert (await recv_json(kept[0]))["type"] == "pong"
+
+
+async def test_connections_beyond_the_total_get_503_until_one_leaves(start_service):
+    svc = await start_service(**{"limits.max_connections": 2})
+    first, _second = await svc.connect(), await svc.connect()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await svc.connect()
+    assert refused.value.status == 503
+    await first.close()
+    await eventually(lambda: len(svc.state.connections) == 1, what="the first socket to be released")
+    third = await svc.connect()
+    eid = (await svc.start_diagnosis())["execution_id"]
+    assert updates(await watch_to_end(third, eid))[-1]["event"] == "complete"

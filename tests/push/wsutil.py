@@ -1,0 +1,57 @@
+"""Reading frames from a test client with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Callable
+
+import aiohttp
+
+
+async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg.type} {msg.data!r} {msg.extra!r}"
+    return json.loads(msg.data)
+
+
+async def recv_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[dict[str, Any]], bool],
+                     timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every frame up to and including the first for which `done` is true."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await recv_json(ws, timeout)
+            frames.append(frame)
+            if done(frame):
+                return frames
+
+
+def is_final(frame: dict[str, Any]) -> bool:
+    return frame.get("type") == "diagnosis_update" and frame.get("event") in ("complete", "error")
+
+
+async def watch_to_end(ws: aiohttp.ClientWebSocketResponse, execution_id: str, last_seq: int = 0,
+                       timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Subscribe and collect frames until the final event; returns all frames."""
+    await ws.send_json({"type": "subscribe", "execution_id": execution_id, "last_seq": last_seq})
+    return await recv_until(ws, is_final, timeout)
+
+
+def updates(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f.get("type") == "diagnosis_update"]
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Await until `condition()` (sync or async) is truthy; polls, fails after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
