@@ -1,9 +1,139 @@
-"""`diagops watch` / `diagops run`: being built."""
+"""`diagops watch` and `diagops run`: follow a diagnosis live in the terminal."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from cli.config import load_for_command, resolve_secret
+from cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+
+DEFAULT_URL = "http://127.0.0.1:8765"
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("watch")(watch)
+    app.command("run")(run)
+
+
+def _token(token: Optional[str], user: str, config: Optional[Path]) -> str:
+    """--token, else DIAGOPS_TOKEN, else one minted for --user with the configured secret."""
+    token = token or os.environ.get("DIAGOPS_TOKEN")
+    if token:
+        return token
+    spec = load_for_command(config)
+    secret = resolve_secret(spec)
+    if secret is None:
+        raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
+    from push.auth import mint_token
+
+    return mint_token(secret, user, ("subscribe",), ttl_s=3600, algorithm=spec.auth.algorithm)
+
+
+def _follow(context: Context, url: str, token: str, execution_id: str, as_json: bool, timeout: float) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from push.client import ClientError, follow
+
+    bar = Progress(TextColumn("[bold]{task.fields[stage]:<18}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TimeElapsedColumn(), TextColumn("{task.fields[text]}"), console=context.err_console,
+                   disable=as_json)
+    task = bar.add_task("diagnosis", total=100, stage="connecting", text="")
+
+    def on_event(frame: dict[str, Any], _progress: Any) -> None:
+        data = frame["data"]
+        bar.update(task, completed=data.get("progress", 0), stage=data.get("stage", ""),
+                   text=data.get("status_text", ""))
+
+    try:
+        with bar:
+            result = follow(url, token, execution_id, on_event=on_event, timeout=timeout)
+    except ClientError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+    final = result.final or {}
+    summary = {"execution_id": execution_id, "event": final.get("event"), "events": len(result.events),
+               "reconnects": result.reconnects, "polled": result.polled, "data": final.get("data", {})}
+    if as_json:
+        context.emit_json(summary)
+    else:
+        _show_final(context, summary)
+    if final.get("event") == "error":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _show_final(context: Context, summary: dict[str, Any]) -> None:
+    data = summary["data"]
+    how = "polling" if summary["polled"] else f"WebSocket, {summary['reconnects']} reconnect(s)"
+    if summary["event"] == "error":
+        retry = "retry later" if data.get("retryable") else "fix the request"
+        context.console.print(f"[red]✗ {data.get('error_type')}[/]: {data.get('message')} ({retry})")
+        return
+    report = data.get("report", {})
+    context.console.print(f"[green]✓ complete[/] — {summary['events']} events via {how}")
+    if report:
+        from rich.table import Table
+
+        table = Table(title=f"{report.get('brand', '')}: score {report.get('score', '?')}")
+        for column in ("platform", "mentions", "sentiment", "rank"):
+            table.add_column(column)
+        for row in report.get("platforms", []):
+            table.add_row(*(str(row.get(c, "")) for c in ("platform", "mentions", "sentiment", "rank")))
+        context.console.print(table)
+        if report.get("summary"):
+            context.console.print(report["summary"])
+
+
+def watch(
+    ctx: typer.Context,
+    execution_id: str = typer.Argument(..., help="The execution to follow."),
+    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
+    user: str = typer.Option("demo", "--user", help="User to mint a token for when none is given."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    timeout: float = typer.Option(600.0, "--timeout", help="Give up after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final event as JSON."),
+) -> None:
+    """Follow a diagnosis to its end: live progress, resume after drops, polling fallback.
+
+    Exit codes: 0 complete, 1 the diagnosis ended in error, 3 service unreachable.
+    """
+    _follow(get_context(ctx), url, _token(token, user, config), execution_id, as_json, timeout)
+
+
+def run(
+    ctx: typer.Context,
+    brand: str = typer.Option(..., "--brand", help="The brand to diagnose."),
+    platform: list[str] = typer.Option([], "--platform", help="AI platform (repeat; default: the engine's list)."),
+    question: list[str] = typer.Option([], "--question", help="Question to ask (repeat)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en."),
+    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
+    user: str = typer.Option("demo", "--user"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    timeout: float = typer.Option(600.0, "--timeout"),
+    as_json: bool = typer.Option(False, "--json", help="Print the final event as JSON."),
+) -> None:
+    """Start a diagnosis on the service's engine and watch it (exit codes as `watch`)."""
+    from push.client import ClientError, start_diagnosis
+
+    context = get_context(ctx)
+    body: dict[str, Any] = {"brand": brand}
+    if platform:
+        body["platforms"] = platform
+    if question:
+        body["questions"] = question
+    if lang:
+        body["lang"] = lang
+    resolved = _token(token, user, config)
+    try:
+        started = start_diagnosis(url, resolved, body)
+    except ClientError as exc:
+        code = EXIT_USAGE if "HTTP 400" in str(exc) else EXIT_ENVIRONMENT
+        raise CommandError(str(exc), code) from None
+    if not as_json:
+        cached = " (from cache)" if started.get("cached") else ""
+        context.err_console.print(f"started {started['execution_id']}{cached}")
+    _follow(context, url, resolved, started["execution_id"], as_json, timeout)

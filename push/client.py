@@ -1,0 +1,154 @@
+"""A small synchronous client of the contract (websocket-client + urllib).
+
+Used by `diagops watch` / `diagops run` and by the acceptance checks: start a
+diagnosis, follow it over the socket, resume with `last_seq` after a drop, and
+fall back to polling when no socket can be opened. No aiohttp, no gevent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from push.protocol import FINAL_EVENTS
+
+RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class ClientError(Exception):
+    """The service refused or could not be reached; one readable line."""
+
+
+@dataclass
+class Progress:
+    """What a watcher knows so far: enough to resume and to show."""
+
+    execution_id: str
+    last_seq: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    reconnects: int = 0
+    polled: bool = False
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        last = self.events[-1] if self.events else None
+        return last if last is not None and last.get("event") in FINAL_EVENTS else None
+
+
+def ws_url_for(base_url: str) -> str:
+    return base_url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://") + "/ws"
+
+
+def http_json(method: str, url: str, token: str, body: Any = None, timeout: float = 10.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            detail = exc.reason
+        raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ClientError(f"cannot reach {url}: {reason}") from None
+
+
+def start_diagnosis(base_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    return http_json("POST", base_url.rstrip("/") + "/api/v1/diagnoses", token, body)
+
+
+def follow(
+    base_url: str,
+    token: str,
+    execution_id: str,
+    *,
+    on_event: Callable[[dict[str, Any], Progress], None] | None = None,
+    timeout: float = 600.0,
+    poll_interval: float = 1.0,
+    max_reconnects: int = 20,
+) -> Progress:
+    """Follow one execution to its final event; survives drops (resume by last_seq)."""
+    import websocket  # websocket-client
+
+    progress = Progress(execution_id)
+    deadline = time.monotonic() + timeout
+    failures = 0
+    while progress.final is None and time.monotonic() < deadline:
+        try:
+            ws = websocket.create_connection(ws_url_for(base_url), header=[f"Authorization: Bearer {token}"],
+                                             timeout=10, skip_utf8_validation=True)
+        except websocket.WebSocketBadStatusException as exc:
+            if exc.status_code in (401, 403):
+                raise ClientError(f"the service refused the token (HTTP {exc.status_code})") from None
+            ws = None
+        except OSError:
+            ws = None
+        if ws is None:
+            if progress.reconnects == 0 and not progress.events:
+                return _poll(base_url, token, progress, on_event, deadline, poll_interval)
+            failures += 1
+        else:
+            try:
+                failures = 0 if _stream(ws, progress, on_event, deadline) else failures + 1
+            finally:
+                ws.close()
+        if progress.final is None:
+            if failures > max_reconnects:
+                raise ClientError(f"lost the connection {failures} times in a row; giving up")
+            progress.reconnects += 1
+            time.sleep(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)])
+    if progress.final is None:
+        raise ClientError(f"no final event for {execution_id} within {timeout:.0f}s")
+    return progress
+
+
+def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Progress], None] | None, deadline: float) -> bool:
+    """Read one connection's worth of frames; True if it got anything new."""
+    import websocket
+
+    ws.send(json.dumps({"type": "subscribe", "execution_id": progress.execution_id, "last_seq": progress.last_seq}))
+    got = False
+    while progress.final is None and time.monotonic() < deadline:
+        try:
+            raw = ws.recv()
+        except (websocket.WebSocketException, OSError):
+            return got
+        if not raw:
+            return got
+        frame = json.loads(raw)
+        if frame.get("type") == "error":
+            raise ClientError(f"{frame.get('code')}: {frame.get('message')}")
+        if frame.get("type") != "diagnosis_update" or frame.get("seq", 0) <= progress.last_seq:
+            continue
+        _accept(frame, progress, on_event)
+        got = True
+    return got
+
+
+def _poll(base_url: str, token: str, progress: Progress, on_event: Callable[[dict[str, Any], Progress], None] | None,
+          deadline: float, interval: float) -> Progress:
+    """The polling fallback: read stored events after last_seq until the final one."""
+    progress.polled = True
+    url = f"{base_url.rstrip('/')}/api/v1/executions/{progress.execution_id}/events"
+    while progress.final is None and time.monotonic() < deadline:
+        for frame in http_json("GET", f"{url}?after={progress.last_seq}", token):
+            _accept(frame, progress, on_event)
+        if progress.final is None:
+            time.sleep(interval)
+    return progress
+
+
+def _accept(frame: dict[str, Any], progress: Progress, on_event: Callable[[dict[str, Any], Progress], None] | None) -> None:
+    progress.last_seq = frame["seq"]
+    progress.events.append(frame)
+    if on_event is not None:
+        on_event(frame, progress)

@@ -1,0 +1,83 @@
+"""The simulated engine, the concurrency controller and the friendly-error table."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from push.controller import ConcurrencyController
+from push.errors import ERROR_TABLE, complete_error_data, friendly
+from push.protocol import ERROR_TYPES
+from tests.push.wsutil import eventually, updates, watch_to_end
+
+
+async def test_injected_failures_end_in_a_friendly_error_event(start_service):
+    svc = await start_service(**{"engine.failure_rate": 1.0, "engine.failure_type": "TIMEOUT"})
+    eid = (await svc.start_diagnosis(lang="en"))["execution_id"]
+    final = updates(await watch_to_end(await svc.connect(), eid))[-1]
+    assert final["event"] == "error"
+    data = final["data"]
+    assert data["error_type"] == "TIMEOUT" and data["retryable"] is True
+    assert data["message"] == ERROR_TABLE["TIMEOUT"].en and data["error_details"]["injected"] is True
+    assert svc.state.metrics.errors.labels("TIMEOUT")._value.get() == 1
+    assert svc.state.metrics.diagnoses.labels("error")._value.get() == 1
+
+
+async def test_added_latency_delays_every_event(start_service):
+    svc = await start_service(**{"engine.added_latency_s": 0.05, "engine.platforms": ["a"]})
+    eid = (await svc.start_diagnosis())["execution_id"]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    events = updates(await watch_to_end(await svc.connect(), eid))
+    # 4 engine events after `queued` (ai_fetching, platform done, analyzing, report, complete = 5), each delayed.
+    assert loop.time() - began >= 0.05 * (len(events) - 1)
+
+
+async def test_diagnoses_beyond_the_bound_wait_visibly_in_queued(start_service):
+    svc = await start_service(**{"engine.max_concurrent_diagnoses": 1, "engine.speed": 5.0})
+    first = (await svc.start_diagnosis(brand="one"))["execution_id"]
+    second = (await svc.start_diagnosis(brand="two"))["execution_id"]
+    await eventually(lambda: svc.state.controller.active == 1 and svc.state.controller.queued == 1,
+                     what="one running, one queued")
+    snap = await svc.state.store.snapshot(second)
+    assert snap.stage == "queued" and snap.status == "queued"
+    assert svc.state.metrics.diagnoses_queued._value.get() == 1
+    ws = await svc.connect()
+    await watch_to_end(ws, first, timeout=20)
+    assert updates(await watch_to_end(ws, second, timeout=20))[-1]["event"] == "complete"
+
+
+async def test_the_controller_never_runs_more_than_its_bound():
+    controller = ConcurrencyController(max_diagnoses=2, max_ai_calls=3)
+    peak = {"diag": 0, "ai": 0}
+    gate = asyncio.Event()
+
+    async def diagnosis() -> None:
+        async with controller.diagnosis_slot():
+            peak["diag"] = max(peak["diag"], controller.active)
+            async with controller.ai_call():
+                peak["ai"] = max(peak["ai"], controller.ai_calls)
+                await gate.wait()
+
+    tasks = [asyncio.create_task(diagnosis()) for _ in range(6)]
+    await eventually(lambda: controller.active == 2 and controller.queued == 4)
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert peak == {"diag": 2, "ai": 2}
+    assert (controller.active, controller.queued) == (0, 0)
+
+
+def test_every_error_type_has_both_languages_and_a_retry_flag():
+    assert set(ERROR_TABLE) == set(ERROR_TYPES)
+    for entry in ERROR_TABLE.values():
+        assert entry.zh and entry.en and entry.zh != entry.en
+    assert friendly("INVALID_REQUEST").retryable is False
+    assert friendly("SOMETHING_NEW") is ERROR_TABLE["INTERNAL"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_publisher_fields_are_kept_and_missing_ones_filled(lang):
+    filled = complete_error_data({"error_type": "AI_PLATFORM_ERROR", "message": "custom"}, lang)
+    assert filled["message"] == "custom"
+    assert filled["retryable"] is True and filled["error"] == ERROR_TABLE["AI_PLATFORM_ERROR"].message(lang)

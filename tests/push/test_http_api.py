@@ -1,0 +1,164 @@
+"""The HTTP half of the contract: start, poll, read events, publish, health, metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.push.wsutil import eventually, updates, watch_to_end
+from tests.servicekit import token
+
+
+def bearer(user: str = "alice", scopes: tuple[str, ...] = ("subscribe",)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, scopes)}"}
+
+
+async def test_starting_a_diagnosis_answers_202_with_the_urls(service):
+    body = await service.start_diagnosis(brand="Acme", platforms=["qwen", "kimi"], questions=["best tea?"])
+    assert set(body) == {"execution_id", "cached", "ws_url", "poll_url"}
+    assert body["cached"] is False
+    assert body["ws_url"] == f"{service.ws_url}"
+    assert body["poll_url"] == f"/api/v1/executions/{body['execution_id']}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"brand": ""}, {"brand": 3}, {"brand": "a", "platforms": "qwen"}, {"brand": "a", "platforms": []},
+     {"brand": "a", "lang": "fr"}, {"brand": "a", "questions": [1]}, {"brand": "a", "colour": "red"}, [1]],
+)
+async def test_a_bad_diagnosis_request_is_400_and_starts_nothing(service, body):
+    async with service.session.post(f"{service.url}/api/v1/diagnoses", json=body, headers=bearer()) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+        assert error["code"] == "invalid_request" or error["code"] == "bad_json"
+        assert error["message"]
+    assert service.state.controller.active == 0 and not service.state.engine.tasks
+
+
+async def test_a_body_that_is_not_json_is_400(service):
+    async with service.session.post(f"{service.url}/api/v1/diagnoses", data=b"{nope", headers=bearer()) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_json"
+
+
+async def test_polling_follows_the_diagnosis_to_its_report(service):
+    eid = (await service.start_diagnosis())["execution_id"]
+    url = f"{service.url}/api/v1/executions/{eid}"
+
+    async def final():
+        async with service.session.get(url, headers=bearer()) as resp:
+            body = await resp.json()
+            return body if body["status"] == "complete" else None
+
+    body = await eventually(final, what="the polled status to be complete")
+    assert set(body) == {"execution_id", "status", "stage", "progress", "status_text", "seq", "updated_at", "report"}
+    assert body["progress"] == 100 and isinstance(body["report"], dict)
+
+
+async def test_polling_someone_elses_or_an_unknown_execution(service):
+    eid = (await service.start_diagnosis(user="alice"))["execution_id"]
+    async with service.session.get(f"{service.url}/api/v1/executions/{eid}", headers=bearer("bob")) as resp:
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+    async with service.session.get(f"{service.url}/api/v1/executions/e-nope", headers=bearer()) as resp:
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    async with service.session.get(f"{service.url}/api/v1/executions/{eid}") as resp:
+        assert resp.status == 401
+
+
+async def test_events_after_n_match_what_the_socket_pushed(service):
+    eid = (await service.start_diagnosis())["execution_id"]
+    pushed = updates(await watch_to_end(await service.connect(), eid))
+    async with service.session.get(f"{service.url}/api/v1/executions/{eid}/events?after=2", headers=bearer()) as resp:
+        assert resp.status == 200
+        assert await resp.json() == pushed[2:]
+    async with service.session.get(f"{service.url}/api/v1/executions/{eid}/events?after=x", headers=bearer()) as resp:
+        assert resp.status == 400
+
+
+async def _publish(service, eid, body, scopes=("publish",)):
+    async with service.session.post(f"{service.url}/api/v1/executions/{eid}/events", json=body,
+                                    headers=bearer("engine", scopes)) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_an_external_engine_publishes_a_whole_diagnosis(service):
+    ws = await service.connect(user="carol")
+    status, body = await _publish(service, "ext-1", {"event": "progress", "owner": "carol", "lang": "en",
+                                                     "data": {"progress": 10, "stage": "ai_fetching"}})
+    assert (status, body) == (202, {"seq": 1})
+    assert (await _publish(service, "ext-1", {"event": "progress", "data": {"progress": 60, "stage": "analyzing"}}))[1] == {"seq": 2}
+    assert (await _publish(service, "ext-1", {"event": "error", "data": {"error_type": "RATE_LIMITED"}}))[1] == {"seq": 3}
+    frames = updates(await watch_to_end(ws, "ext-1"))
+    error = frames[-1]["data"]
+    # The service fills the friendly fields from its table, in the owner's language.
+    assert error["retryable"] is True and error["message"].startswith("Too many requests")
+    assert error["error_type"] == "RATE_LIMITED" and error["error_details"] == {}
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "status", "code"),
+    [
+        (None, {"event": "progress", "data": {"progress": 1}}, 422, "owner_required"),
+        ({"event": "complete", "owner": "u", "data": {"report": {}}}, {"event": "progress", "data": {"progress": 1}}, 409, "already_final"),
+        ({"event": "progress", "owner": "u", "data": {"progress": 50}}, {"event": "progress", "data": {"progress": 40}}, 422, "regression"),
+        ({"event": "progress", "owner": "u", "data": {"stage": "analyzing"}}, {"event": "progress", "data": {"stage": "queued"}}, 422, "regression"),
+        (None, {"event": "launch", "owner": "u", "data": {}}, 400, "bad_request"),
+        (None, {"event": "progress", "owner": "u", "data": {"progress": 101}}, 400, "bad_request"),
+        (None, {"event": "complete", "owner": "u", "data": {}}, 400, "bad_request"),
+        (None, {"event": "error", "owner": "u", "data": {"error_type": "OOPS"}}, 400, "bad_request"),
+        (None, {"event": "progress", "owner": "u", "data": {}, "extra": 1}, 400, "bad_request"),
+    ],
+)
+async def test_refused_events_use_no_seq(service, first, then, status, code):
+    if first is not None:
+        assert (await _publish(service, "ext-r", first))[0] == 202
+    before = await service.state.store.snapshot("ext-r")
+    got_status, body = await _publish(service, "ext-r", then)
+    assert (got_status, body["error"]["code"]) == (status, code)
+    after = await service.state.store.snapshot("ext-r")
+    assert (after.seq if after else 0) == (before.seq if before else 0)
+
+
+async def test_publishing_needs_the_publish_scope(service):
+    status, body = await _publish(service, "ext-s", {"event": "progress", "owner": "u", "data": {}}, scopes=("subscribe",))
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+async def test_identical_requests_are_served_from_the_cache_by_any_user(service):
+    first = await service.start_diagnosis(user="alice", brand="Acme Tea", platforms=["qwen", "kimi"], questions=["Q1", "q2"])
+    original = updates(await watch_to_end(await service.connect(), first["execution_id"]))
+    # Same request after normalising case, spaces and order, from another user.
+    again = await service.start_diagnosis(user="bob", brand="  acme   TEA", platforms=["KIMI", "qwen"], questions=["q2", "q1"])
+    assert again["cached"] is True
+    snapshot = await service.state.store.snapshot(again["execution_id"])
+    assert snapshot.status == "complete" and snapshot.owner == "bob"  # all stored before the 202
+    copied = updates(await watch_to_end(await service.connect(user="bob"), again["execution_id"]))
+    assert [(e["seq"], e["event"], e["data"]) for e in copied] == [(e["seq"], e["event"], e["data"]) for e in original]
+    metrics = service.state.metrics.cache_requests
+    assert (metrics.labels("hit")._value.get(), metrics.labels("miss")._value.get()) == (1, 1)
+
+
+async def test_health_readiness_and_metrics(service):
+    async with service.session.get(f"{service.url}/healthz") as resp:
+        assert resp.status == 200
+    async with service.session.get(f"{service.url}/readyz") as resp:
+        assert resp.status == 200
+    eid = (await service.start_diagnosis())["execution_id"]
+    await watch_to_end(await service.connect(), eid)
+    async with service.session.get(f"{service.url}/metrics") as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = await resp.text()
+    for name in [
+        "diagops_ws_connections ", "diagops_ws_connections_opened_total ", "diagops_ws_disconnections_total",
+        'diagops_push_latency_seconds_bucket{le="1.0"}', 'diagops_push_latency_seconds_bucket{le="0.1"}',
+        'diagops_push_latency_seconds_bucket{le="0.25"}', 'diagops_push_latency_seconds_bucket{le="0.5"}',
+        'diagops_messages_sent_total{event="complete"} 1.0', 'diagops_diagnoses_total{status="complete"} 1.0',
+        "diagops_diagnosis_duration_seconds_count 1.0", "diagops_cache_requests_total", "diagops_auth_failures_total",
+        "diagops_heartbeat_timeouts_total", "diagops_slow_consumer_disconnects_total", "diagops_errors_total",
+        'diagops_store_operation_seconds_count{op="publish"}', "diagops_executions_active 0.0",
+    ]:
+        assert name in text, name
+    assert "execution_id" not in text and "alice" not in text
+
+
+async def test_unknown_paths_answer_json_errors(service):
+    async with service.session.get(f"{service.url}/nope") as resp:
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"

@@ -1,0 +1,102 @@
+"""Small pure pieces: request normalisation, lifecycle rules, rate limiter, outbox, memory store."""
+
+from __future__ import annotations
+
+import pytest
+
+from push.diagnosis import InvalidRequest, parse_request
+from push.lifecycle import AlreadyFinal, NoOwner, Regression, TooManyEvents, advance
+from push.limits import RateLimiter
+from push.outbox import TEXT, Item, Outbox
+from push.store.memory import MemoryStore, MemoryStoreConfig, _Executions, _LruCache
+
+
+def req(**body):
+    return parse_request({"brand": "Acme", **body}, default_lang="zh", default_platforms=["qwen"])
+
+
+def test_cache_key_ignores_case_spacing_order_and_duplicates():
+    a = req(brand="Acme  Tea", platforms=["qwen", "kimi"], questions=["Q1", "q2"])
+    b = req(brand=" acme tea ", platforms=["Kimi", "QWEN", "kimi"], questions=["q2", "q1"])
+    assert a.cache_key() == b.cache_key()
+    assert a.cache_key() != req(brand="Acme Tea", platforms=["qwen"], questions=["Q1", "q2"]).cache_key()
+    assert a.cache_key() != req(brand="Acme Tea", platforms=["qwen", "kimi"], questions=["Q1", "q2"], lang="en").cache_key()
+
+
+def test_request_defaults_and_refusals():
+    assert req().platforms == ("qwen",) and req().lang == "zh"
+    with pytest.raises(InvalidRequest, match="platforms"):
+        req(platforms=["x"] * 51)
+
+
+def _adv(current, event="progress", data=None, **kw):
+    return advance(current, "e", event, data or {}, timestamp="t", now=0.0, **kw)
+
+
+def test_lifecycle_rules():
+    with pytest.raises(NoOwner):
+        _adv(None)
+    snap, _ = _adv(None, data={"progress": 10, "stage": "ai_fetching"}, owner="u")
+    assert (snap.seq, snap.status, snap.progress) == (1, "processing", 10)
+    with pytest.raises(Regression):
+        _adv(snap, data={"progress": 5})
+    with pytest.raises(Regression):
+        _adv(snap, data={"stage": "queued"})
+    done, _ = _adv(snap, "complete", {"report": {"x": 1}})
+    assert (done.status, done.progress, done.seq) == ("complete", 100, 2)
+    with pytest.raises(AlreadyFinal):
+        _adv(done)
+    with pytest.raises(TooManyEvents):
+        _adv(snap, max_events=1)
+
+
+def test_rate_limiter_allows_bursts_then_the_rate():
+    limiter = RateLimiter(rate=10, burst=3)
+    assert [limiter.allow("a", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b", 0.0)  # per address
+    assert limiter.allow("a", 0.1) and not limiter.allow("a", 0.1)
+
+
+def test_rate_limiter_forgets_refilled_addresses():
+    limiter = RateLimiter(rate=10, burst=1, max_addresses=2)
+    for i, addr in enumerate("abc"):
+        limiter.allow(addr, float(i))
+    assert len(limiter._buckets) <= 2
+
+
+def test_outbox_refuses_past_its_byte_budget():
+    box = Outbox(10)
+    assert box.put(Item(TEXT, "x" * 6, 6, 0.0, ""))
+    assert not box.put(Item(TEXT, "x" * 6, 6, 0.0, ""))
+    assert box.pop().nbytes == 6 and box.size == 0
+    assert box.put(Item(TEXT, "x" * 10, 10, 0.0, ""))
+
+
+def test_finished_executions_expire_after_retention():
+    ex = _Executions(retention_s=10, max_events=100)
+    ex.append("done", "progress", {}, "u", None)
+    ex.append("done", "complete", {"report": {}}, None, None)
+    ex.append("running", "progress", {}, "u", None)
+    ex.finished_at["done"] -= 11
+    assert ex.expire(__import__("time").time()) == 1
+    assert "done" not in ex.snapshots and "running" in ex.snapshots
+
+
+def test_lru_cache_bounds_entries_and_honours_ttl():
+    cache = _LruCache(2)
+    cache.put("a", [], 100.0)
+    cache.put("b", [], 100.0)
+    assert cache.get("a", 0.0) == []
+    cache.put("c", [], 100.0)  # evicts b, the least recently used
+    assert cache.get("b", 0.0) is None and cache.get("a", 0.0) == []
+    assert cache.get("a", 100.0) is None
+
+
+async def test_memory_store_replays_by_seq():
+    store = MemoryStore(MemoryStoreConfig())
+    await store.start()
+    for p in (0, 10, 20):
+        await store.publish("e", "progress", {"progress": p}, owner="u")
+    assert [u.seq for u in await store.events_after("e", 1)] == [2, 3]
+    assert await store.events_after("missing", 0) == []
+    await store.close()
