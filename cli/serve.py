@@ -55,9 +55,13 @@ def serve(
     configure_logging(spec.service.log_format, debug=context.debug)
     try:
         if spec.service.workers > 1:
-            from push.workers import run_workers
+            from push.workers import notify_ready, run_workers
 
-            code = run_workers(spec.service.workers, lambda: run(spec, secret=secret, reuse_port=True))
+            code = run_workers(
+                spec.service.workers,
+                lambda: run(spec, secret=secret, reuse_port=True, on_ready=lambda _url: notify_ready()),
+                grace_s=spec.service.shutdown_grace_s + 5.0,
+            )
             if code:
                 raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
         else:
