@@ -83,17 +83,25 @@ def _verdict(report: Any) -> None:
 
 
 def _watch(context: Context, evaluate: Any, url: str, interval: float) -> None:
+    """Redraw in place on a terminal; elsewhere (a log, a pipe) print one snapshot per refresh."""
     from rich.console import Group
     from rich.live import Live
 
-    with Live(console=context.console, auto_refresh=False) as live:
-        try:
+    try:
+        if not context.console.is_terminal:
+            while True:
+                report = evaluate()
+                context.console.print(_table(report, url))
+                context.console.print(_alerts(report))
+                context.console.file.flush()
+                time.sleep(interval)  # the refresh period of a display, not synchronisation
+        with Live(console=context.console, auto_refresh=False) as live:
             while True:
                 report = evaluate()
                 live.update(Group(_table(report, url), _alerts(report)), refresh=True)
-                time.sleep(interval)  # the refresh period of a display, not synchronisation
-        except KeyboardInterrupt:
-            return
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        return
 
 
 def status(
