@@ -10,6 +10,11 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("DIAGOPS_DEBUG", "") not in ("", "0")
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's usage errors, whether from click itself or the copy Typer vendors."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected failures print one line, tracebacks only with --debug."""
     from cli import app
@@ -33,15 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("diagops: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # the click exceptions are handled below
-        import click
+    except Exception as exc:
+        import typer
 
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            return exc.exit_code  # type: ignore[attr-defined]
+        if isinstance(exc, typer.Abort):
             print("diagops: aborted", file=sys.stderr)
             return EXIT_INTERRUPTED
         if debug:

@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servicekit import free_port, http_status
+from tests.servicekit import REPO, free_port, http_status
+
+# The test profile of the spec: the same objectives, windows and `for:` in seconds.
+PROFILE = REPO / "alerts" / "tests" / "profile-fast.yaml"
 
 
 def require(tool: str) -> str:

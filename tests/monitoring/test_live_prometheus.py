@@ -25,11 +25,10 @@ from alerts import build_groups, render_rules
 from dashboards.build import queries
 from dashboards.generate import render_dashboard
 from spec import load_spec
-from tests.monitoring.promkit import prometheus, require
+from tests.monitoring.promkit import PROFILE, prometheus, require
 from tests.monitoring.traffic import Traffic, complete_once
 from tests.servicekit import REPO, free_port, serve_process
 
-PROFILE = REPO / "alerts" / "tests" / "profile-fast.yaml"
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is with a 1 s scrape (at least 4 scrapes)
 T = TypeVar("T")
 

@@ -51,7 +51,7 @@ def test_loading_errors_name_the_key(tmp_path) -> None:
 
 
 def test_the_test_profile_loads_and_only_shortens_watching() -> None:
-    from tests.monitoring.test_live_prometheus import PROFILE
+    from tests.monitoring.promkit import PROFILE
 
     profile = load_spec(PROFILE, env={}).slo
     default = load_spec(os.devnull, env={}).slo

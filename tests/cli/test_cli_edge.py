@@ -1,0 +1,137 @@
+"""The CLI's promises: fast start, one readable line per expected failure, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jwt
+import pytest
+
+from push.auth import verify_token
+from tests.servicekit import REPO, SECRET
+
+
+def diagops(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=full_env,
+                          cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_help_does_not_import_the_heavy_libraries():
+    code = ("import sys\nfrom cli.__main__ import main\nmain(['--help'])\n"
+            "print(sorted(m for m in ('aiohttp', 'locust', 'gevent', 'requests', 'urllib3') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=30)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version():
+    result = diagops("--version")
+    assert result.returncode == 0 and result.stdout.startswith("diagops ")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("service:\n  prot: 1\n", "unknown key 'service.prot'"),
+        ("service:\n  port: eighty\n", "'service.port'"),
+        ("limits: [1, 2]\n", "'limits'"),
+        ("service: {port: 1\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_file_and_key(tmp_path, yaml_text, expected):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    result = diagops("serve", "--config", str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(config) in lines[0] and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_config_file_and_a_bad_flag_are_usage_errors(tmp_path):
+    missing = diagops("serve", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    bad_flag = diagops("serve", "--port", "eighty")
+    assert bad_flag.returncode == 2 and "Traceback" not in bad_flag.stderr
+
+
+def test_an_env_override_with_a_wrong_type_names_the_key():
+    result = diagops("serve", "--config", os.devnull, env={"DIAGOPS_ENGINE__SPEED": "fast"})
+    assert result.returncode == 2 and "'engine.speed'" in result.stderr
+
+
+def test_a_port_in_use_is_an_environment_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = diagops("serve", "--config", os.devnull, "--port", str(port), env={"DIAGOPS_JWT_SECRET": SECRET})
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1] == f"diagops: error: port {port} on 127.0.0.1 is already in use"
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = diagops("--debug", "serve", "--config", str(tmp_path / "nope.yaml"))
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_workers_need_redis():
+    result = diagops("serve", "--config", os.devnull, "--workers", "2")
+    assert result.returncode == 2 and "--redis-url" in result.stderr
+
+
+def test_token_mints_a_token_the_service_accepts():
+    result = diagops("token", "--user", "u1", "--scope", "subscribe", "--scope", "publish", "--ttl", "15m",
+                     "--lang", "en", env={"DIAGOPS_JWT_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    claims = verify_token(result.stdout.strip(), SECRET, need="publish")
+    assert claims.sub == "u1" and claims.lang == "en" and claims.scopes == {"subscribe", "publish"}
+    raw = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert raw["exp"] - raw["iat"] == 900
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--user", "u"], {}, "no JWT secret configured"),
+        (["--user", "u", "--scope", "admin"], {"DIAGOPS_JWT_SECRET": SECRET}, "unknown scope 'admin'"),
+        (["--user", "u", "--ttl", "soon"], {"DIAGOPS_JWT_SECRET": SECRET}, "not a duration"),
+        (["--user", "u", "--jwt-secret-file", "/nonexistent/secret"], {}, "no such file"),
+    ],
+)
+def test_token_refusals(args, env, message):
+    result = diagops("token", *args, env=env)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_token_reads_the_secret_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET + "\n")
+    result = diagops("token", "--user", "u", "--jwt-secret-file", str(secret_file))
+    assert verify_token(result.stdout.strip(), SECRET, need="subscribe").sub == "u"
+
+
+def test_run_against_nothing_is_an_environment_error():
+    result = diagops("run", "--brand", "x", "--url", "http://127.0.0.1:9", env={"DIAGOPS_JWT_SECRET": SECRET})
+    assert result.returncode == 3 and "cannot reach" in result.stderr
+
+
+def test_run_needs_a_token_source():
+    result = diagops("run", "--brand", "x", "--config", os.devnull)
+    assert result.returncode == 2 and "no token" in result.stderr
+
+
+def test_json_output_is_one_document(tmp_path):
+    from tests.servicekit import serve_process
+
+    with serve_process(tmp_path) as svc:
+        result = diagops("run", "--brand", "Acme", "--url", svc.url, "--json", env={"DIAGOPS_JWT_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["event"] == "complete" and body["events"] >= 5 and body["polled"] is False

@@ -1,0 +1,49 @@
+"""The spec: the committed diagops.yaml is the defaults written out; overrides layer in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from spec import Spec, SpecError, load_spec
+from tests.servicekit import REPO
+
+
+def test_the_committed_spec_is_exactly_the_embedded_defaults():
+    assert load_spec(REPO / "diagops.yaml", env={}) == Spec()
+
+
+def test_precedence_is_defaults_then_file_then_env_then_flags(tmp_path):
+    config = tmp_path / "d.yaml"
+    config.write_text("service:\n  port: 1000\n  host: 0.0.0.0\nengine:\n  speed: 2\n")
+    spec = load_spec(config, env={"DIAGOPS_PORT": "2000", "DIAGOPS_ENGINE__SPEED": "3",
+                                  "DIAGOPS_ENGINE__PLATFORMS": "[a, b]"},
+                     overrides={"service.port": 3000, "service.host": None})
+    assert (spec.service.port, spec.service.host, spec.engine.speed) == (3000, "0.0.0.0", 3.0)
+    assert spec.engine.platforms == ["a", "b"]
+
+
+def test_no_file_means_the_built_in_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_spec(None, env={}) == Spec()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("engine:\n  sped: 2\n", "unknown key 'engine.sped'"),
+        ("nonsense: 1\n", "unknown key 'nonsense'"),
+        ("slo:\n  error_rate:\n    max_ratio: 2\n", "'slo.error_rate.max_ratio'"),
+        ("- a\n", "the top level must be a mapping"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path, text, message):
+    config = tmp_path / "d.yaml"
+    config.write_text(text)
+    with pytest.raises(SpecError) as error:
+        load_spec(config, env={})
+    assert str(config) in str(error.value) and message in str(error.value)
+
+
+def test_an_unknown_env_section_is_an_error_naming_it():
+    with pytest.raises(SpecError, match="unknown key 'servce'"):
+        load_spec(None, env={"DIAGOPS_SERVCE__PORT": "1"})
