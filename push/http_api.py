@@ -40,7 +40,7 @@ async def start_diagnosis(request: web.Request) -> web.Response:
         if cached:
             owner: str | None = claims.sub
             for event, data in cached:
-                await state.publish(execution_id, event, data, owner=owner, lang=diagnosis.lang)
+                await state.publish(execution_id, event, data, owner=owner, lang=diagnosis.lang, count_outcome=False)
                 owner = None
         else:
             first = queued_event(diagnosis.lang)
