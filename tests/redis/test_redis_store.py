@@ -254,3 +254,14 @@ def test_open_store_picks_redis_when_a_url_is_set() -> None:
     assert isinstance(open_store(load_spec(None, env={"DIAGOPS_REDIS_URL": "redis://127.0.0.1:1/0"})), RedisStore)
     assert isinstance(open_store(load_spec(None, env={})), MemoryStore)
     assert RedisStoreConfig().prefix == "diagops:"
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(make_store) -> None:
+    """redis-py's default pool raises at its 100th concurrent command; the store must queue instead."""
+    store = await make_store(max_connections=4)
+    for n in range(150):
+        await store.publish(f"b{n}", "progress", {"progress": 1}, owner="u")
+    results = await asyncio.gather(*(store.events_after(f"b{n}", 0) for n in range(150)),
+                                   *(store.publish(f"b{n}", "progress", {"progress": 2}) for n in range(150)))
+    assert all(len(r) >= 1 for r in results[:150])
+    assert sorted(u.seq for u in results[150:]) == [2] * 150
