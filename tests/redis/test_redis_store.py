@@ -89,7 +89,7 @@ async def test_concurrent_publishers_in_two_stores_get_seq_1_to_n_without_gap(ma
     """Two stores (two connection pools, as two processes have) race on one execution."""
     store_a, store_b = await make_store(), await make_store()
     await store_a.publish("e", "progress", {"progress": 0, "by": "setup"}, owner="u")
-    per_task, tasks_per_store = 15, 8
+    per_task, tasks_per_store = 10, 25  # 25 local tasks per store starved the CAS before the local lock
 
     async def publisher(store: RedisStore, name: str) -> list[int]:
         return [(await store.publish("e", "progress", {"by": name, "n": i})).seq for i in range(per_task)]
