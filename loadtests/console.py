@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class LiveState:
     def poll(self) -> None:
         try:
             with open(self.path, encoding="utf-8") as handle:
+                if os.fstat(handle.fileno()).st_size < self._offset:  # truncated: a new run started
+                    self._offset, self._partial = 0, ""
                 handle.seek(self._offset)
                 chunk = handle.read()
                 self._offset = handle.tell()

@@ -10,8 +10,10 @@ to a plain Locust run:
   miss the final statistics (FINDINGS.md: 8 % of messages). Here the master asks
   each worker to stop its users (letting a running diagnosis reach its final
   event), waits for each worker's complete tally, then quits.
-- A probe in every generator process: CPU use every second and event-loop lag
-  (how long a ready greenlet waits to run: the latency the generator itself adds).
+- A probe in every generator process: CPU use every second and dispatch lag
+  (from a socket becoming readable to its greenlet running, 50 times a second
+  once every user is spawned: the latency the generator itself adds to each
+  delivery in steady state).
 - Every second, on the master or the single local process, one line of
   `timeseries.jsonl` (users, sockets, events/s, progress latency percentiles,
   failures, CPU), which the CLI tails for its live view and draws in the summary.
@@ -79,7 +81,7 @@ def add_arguments(parser: Any) -> None:
 
 
 class ProcessProbe:
-    """CPU use and event-loop lag of this generator process while users run."""
+    """CPU use and dispatch lag of this generator process while users run."""
 
     def __init__(self, role: str) -> None:
         self.role = role
@@ -88,7 +90,9 @@ class ProcessProbe:
         self.cpu_samples: list[float] = []
         self.latest_cpu = 0.0
         self.lag = Histogram()
-        self.recording = False
+        self.lag_window = Histogram()  # since the last sample line: lag over time, for steady-state figures
+        self.recording = False  # CPU: from the test's start
+        self.recording_lag = False  # dispatch lag: once all users are spawned (the ramp's handshakes are not steady state)
         self._process = psutil.Process()
         self._process.cpu_percent(None)
         gevent.spawn(self._cpu_loop)
@@ -102,14 +106,28 @@ class ProcessProbe:
                 self.cpu_samples.append(round(self.latest_cpu, 1))
 
     def _lag_loop(self) -> None:
-        # sleep(0) returns after one turn of the hub: every ready greenlet and
-        # I/O callback runs first. That turn is what a just-arrived frame waits.
+        # A byte written to one end of a socket pair wakes a greenlet reading the
+        # other end through the same hub dispatch as an incoming WebSocket frame:
+        # the time it takes is what the generator adds to every delivery.
+        writer, reader = socket.socketpair()
+        sent = [0.0]
+
+        def read() -> None:
+            while reader.recv(1):
+                if self.recording_lag:
+                    lag = time.perf_counter() - sent[0]
+                    self.lag.record(lag)
+                    self.lag_window.record(lag)
+
+        gevent.spawn(read)
         while True:
             gevent.sleep(LAG_PROBE_INTERVAL_S)
-            started = time.perf_counter()
-            gevent.sleep(0)
-            if self.recording:
-                self.lag.record(time.perf_counter() - started)
+            sent[0] = time.perf_counter()
+            writer.send(b"x")
+
+    def take_lag_window(self) -> Histogram:
+        window, self.lag_window = self.lag_window, Histogram()
+        return window
 
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "pid": self.pid, "host": self.host,
@@ -137,7 +155,7 @@ class Coordinator:
         self.written = False
         # Master side: what workers sent.
         self.worker_latest: dict[str, dict[str, Any]] = {}
-        self.window = {"progress": Histogram(), "events": 0, "failures": 0}
+        self.window = {"progress": Histogram(), "lag": Histogram(), "events": 0, "failures": 0}
         self.finals: dict[str, dict[str, Any]] = {}
         self.expected_workers: set[str] = set()
         self.finals_in = Event()
@@ -148,6 +166,7 @@ class Coordinator:
     def install(self) -> None:
         events = self.env.events
         events.test_start.add_listener(self._on_test_start)
+        events.spawning_complete.add_listener(self._on_spawning_complete)
         if self.role == "worker":
             events.report_to_master.add_listener(self._on_report_to_master)
             self.runner.register_message("diagops_stop", self._on_stop_request, concurrent=True)
@@ -166,6 +185,9 @@ class Coordinator:
         run_time = float(options.run_time)
         options.run_time = None  # Locust would otherwise quit on its own timer, too early for workers
         return run_time
+
+    def _on_spawning_complete(self, **_: Any) -> None:
+        self.probe.recording_lag = True
 
     def _on_test_start(self, environment: Environment, **_: Any) -> None:
         self.probe.recording = True
@@ -197,6 +219,8 @@ class Coordinator:
         self.phase = "stopped"
         self.write_raw(complete=bool(complete))
         self.runner.quit()
+        if self.env.web_ui is not None:
+            self.env.web_ui.stop()  # with --ui the web server is what keeps Locust's main loop alive
 
     def _on_stop_request(self, environment: Environment, msg: Any) -> None:
         """Worker: stop users, flush Locust's statistics, then send this process's whole tally."""
@@ -217,7 +241,8 @@ class Coordinator:
     # -- live figures -------------------------------------------------------------------
 
     def _on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
-        data["diagops"] = {"window": COLLECTOR.take_window(), "cpu": self.probe.latest_cpu}
+        data["diagops"] = {"window": COLLECTOR.take_window(), "cpu": self.probe.latest_cpu,
+                           "lag": self.probe.take_lag_window().to_dict()}
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         report = data.get("diagops")
@@ -225,30 +250,32 @@ class Coordinator:
             return
         window = report["window"]
         self.window["progress"].merge(Histogram.from_dict(window["progress"]))
+        self.window["lag"].merge(Histogram.from_dict(report.get("lag", {})))
         self.window["events"] += window["events"]
         self.window["failures"] += window["failures"]
         self.worker_latest[client_id] = {"open_sockets": window["open_sockets"], "cpu": report["cpu"]}
 
-    def _take_window(self) -> tuple[Histogram, int, int, int, dict[str, float]]:
+    def _take_window(self) -> tuple[Histogram, Histogram, int, int, int, dict[str, float]]:
+        """Since the last call: progress latencies, dispatch lag, events, failures; now: sockets, CPU."""
         if self.role == "local":
             window = COLLECTOR.take_window()
             cpu = {f"local-{self.probe.pid}": self.probe.latest_cpu}
-            return (Histogram.from_dict(window["progress"]), window["events"], window["failures"],
-                    window["open_sockets"], cpu)
-        progress, events, failures = self.window["progress"], self.window["events"], self.window["failures"]
-        self.window = {"progress": Histogram(), "events": 0, "failures": 0}
+            return (Histogram.from_dict(window["progress"]), self.probe.take_lag_window(), window["events"],
+                    window["failures"], window["open_sockets"], cpu)
+        taken = self.window
+        self.window = {"progress": Histogram(), "lag": Histogram(), "events": 0, "failures": 0}
         open_sockets = sum(w["open_sockets"] for w in self.worker_latest.values())
         cpu = {f"master-{self.probe.pid}": self.probe.latest_cpu}
-        for index, (client_id, latest) in enumerate(sorted(self.worker_latest.items()), start=1):
+        for index, (_, latest) in enumerate(sorted(self.worker_latest.items()), start=1):
             cpu[f"worker-{index}"] = latest["cpu"]
-        return progress, events, failures, open_sockets, cpu
+        return taken["progress"], taken["lag"], taken["events"], taken["failures"], open_sockets, cpu
 
     def _sample_loop(self) -> None:
         last = time.monotonic()
         while True:
             gevent.sleep(1.0)
             now = time.monotonic()
-            progress, events, failures, open_sockets, cpu = self._take_window()
+            progress, lag, events, failures, open_sockets, cpu = self._take_window()
             self.peak_open_sockets = max(self.peak_open_sockets, open_sockets)
             interval = max(now - last, 1e-6)
             last = now
@@ -263,6 +290,8 @@ class Coordinator:
                              "p95": progress.percentile(0.95), "p99": progress.percentile(0.99)},
                 "failures": failures,
                 "cpu": cpu,
+                "lag_p99": lag.percentile(0.99),
+                "lag": lag.to_dict(),  # user-running processes merged; the benchmark merges a steady window
                 "run_time_s": self.run_time_s,
             }
             if self.out is not None:

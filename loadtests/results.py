@@ -156,7 +156,7 @@ def _diagnoses(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def _generator(raw: dict[str, Any], spec: Spec) -> dict[str, Any]:
-    """Per-process CPU and loop lag, and whether any user-running process was saturated."""
+    """Per-process CPU and dispatch lag, and whether any user-running process was saturated."""
     limit = spec.loadtest.generator_cpu_limit
     share_limit = spec.loadtest.generator_saturated_share
     processes = []
@@ -280,4 +280,5 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
         "progress_p99": progress.get("p99"),
         "failures": row.get("failures"),
         "cpu_max": max(cpu.values()) if cpu else None,
+        "dispatch_lag_p99": row.get("lag_p99"),
     }

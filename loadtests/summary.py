@@ -115,7 +115,7 @@ def _delivery(results: dict[str, Any]) -> list[str]:
 
 
 def _generator(gen: dict[str, Any]) -> list[str]:
-    out = ["## Generator", "", "| process | runs users | CPU mean % | CPU max % | share at limit | loop lag p99 (ms) |",
+    out = ["## Generator", "", "| process | runs users | CPU mean % | CPU max % | share at limit | dispatch lag p99 (ms) |",
            "|---|---|---:|---:|---:|---:|"]
     for p in gen["processes"]:
         cpu = p["cpu_percent"]
