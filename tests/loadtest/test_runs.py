@@ -7,11 +7,15 @@ fail, a slower engine, a proxy that delays or cuts connections).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
 
 from loadtests.embedded import EmbeddedService
+from loadtests.plan import LOCUSTFILE
 from loadtests.results import load_schema
 from tests.loadtest.conftest import SECRET, run_cli
 from tests.loadtest.proxy import FaultProxy
@@ -97,3 +101,39 @@ def test_two_workers_report_everything_to_the_master(tmp_path: Path) -> None:
     entries = {e["name"]: e for e in document["locust"]["entries"]}
     assert entries["progress"]["requests"] + entries["complete"]["requests"] == document["messages"]["live"]
     assert document["diagnoses"]["completed"] == document["diagnoses"]["started"] > 0
+
+
+def test_users_answer_the_servers_heartbeat_pings_and_keep_their_sockets(tmp_path: Path) -> None:
+    run = run_cli("--users", "10", "--duration", "5s", "--json", cwd=tmp_path,
+                  env={"DIAGOPS_HEARTBEAT__INTERVAL_S": "0.3", "DIAGOPS_HEARTBEAT__TIMEOUT_S": "1"})
+    assert run.code == 0, run.stderr
+    conn = run.results["connections"]
+    assert conn["server_pings_answered"] >= 10  # about one per socket and second of silence
+    assert conn["disconnects"] == {} and conn["reconnects"] == 0
+
+
+def test_a_generator_over_its_cpu_limit_makes_latency_invalid_and_the_run_fail(tmp_path: Path) -> None:
+    # A 1 % limit makes this small run's real CPU samples count as saturation: the
+    # probe -> raw tally -> verdict path is the real one, only the limit is lowered.
+    (tmp_path / "diagops.yaml").write_text("loadtest:\n  generator_cpu_limit: 1\n  generator_saturated_share: 0.1\n")
+    run = run_cli("--users", "10", "--duration", "4s", cwd=tmp_path)
+    assert run.code == 1, run.stderr
+    assert run.threshold("progress delivery")["status"] == "invalid"
+    assert run.results["generator"]["saturated"]
+    assert "generator saturated" in (run.out / "summary.md").read_text()
+    assert "warning: generator saturated" in run.stdout
+
+
+def test_the_locust_file_runs_under_plain_locust(tmp_path: Path, lt_service: EmbeddedService) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
+    env["DIAGOPS_JWT_SECRET"] = SECRET
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", lt_service.url, "--headless",
+         "-u", "5", "-r", "5", "-t", "4s", "--stop-timeout", "10", "--csv", str(tmp_path / "plain"), "--only-summary"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = (tmp_path / "plain_stats.csv").read_text()
+    for name in ("connect", "progress", "complete", "diagnosis", "start diagnosis"):
+        assert f",{name}," in stats
+    assert not (tmp_path / "raw.json").exists()  # without --diagops-out it leaves Locust's files alone
