@@ -39,7 +39,7 @@ class WatchMultiStore(RedisStore):
 
     async def _append_with_retries(self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None) -> Update:
         snap_key, events_key = self._snap_key(execution_id), self._events_key(execution_id)
-        async with self._redis().pipeline(transaction=True) as pipe:
+        async with self._slot(), self._redis().pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(events_key)
@@ -95,8 +95,8 @@ async def main() -> None:
     if args.redis_url:
         await run(args.redis_url, args.scale)
     else:
-        with local_redis() as url:
-            await run(url, args.scale)
+        with local_redis() as redis_server:
+            await run(redis_server.url, args.scale)
 
 
 async def run(url: str, scale: int) -> None:

@@ -12,6 +12,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LocalRedis:
+    url: str
+    pid: int  # so a benchmark can count Redis's CPU with the service's
 
 
 def _free_port() -> int:
@@ -30,8 +37,8 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def local_redis(binary: str = "redis-server") -> Iterator[str]:
-    """Yield the URL of a fresh redis-server on a free port; stop and remove it afterwards."""
+def local_redis(binary: str = "redis-server") -> Iterator[LocalRedis]:
+    """A fresh redis-server on a free port until the block ends; then stopped and removed."""
     path = shutil.which(binary) or "/usr/bin/redis-server"
     workdir = tempfile.mkdtemp(prefix="diagops-bench-redis-")
     port = _free_port()
@@ -46,7 +53,7 @@ def local_redis(binary: str = "redis-server") -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start; see {workdir}/redis.log")
             time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield LocalRedis(f"redis://127.0.0.1:{port}/0", process.pid)
     finally:
         process.terminate()
         process.wait(10)

@@ -4,16 +4,20 @@ Same semantics as memory.py (the reference), kept in Redis so any process can
 publish, replay and poll any execution:
 
 - `{prefix}{<execution>}:events` is a list of the execution's events (seq n is
-  entry n); `{prefix}{<execution>}:snap` its snapshot (owner included) as JSON.
-  The braces are a hash tag: one execution's keys share a Cluster slot, so the
-  append script may touch both.
-- Seq assignment: optimistic compare-and-swap. `publish` reads the snapshot,
+  entry n); `{prefix}{<execution>}:snap` a hash of its snapshot (owner
+  included) as JSON plus the snapshot's version. The braces are a hash tag:
+  one execution's keys share a Cluster slot, so the append script may touch both.
+- Seq assignment: optimistic compare-and-swap. `publish` takes the snapshot
+  (remembered from this process's last append to that execution, else read),
   applies `lifecycle.advance` in Python (the rules exist once, whatever the
-  backend), then runs redis_append.lua, which writes only if the log length is
-  still the seq it read. A conflict (another process appended first) re-reads
-  and re-validates. Why not WATCH/MULTI: the same optimistic scheme, but it
-  costs three round trips (WATCH, GET, MULTI..EXEC) and pins a pooled
-  connection per attempt; the CAS script costs two and writes the event, the
+  backend), then runs redis_append.lua, which writes only if the stored
+  version and log length are still those it validated against. A conflict
+  (another process appended first) hands back the stored snapshot and
+  `publish` re-validates against it; a refusal judged on a remembered snapshot
+  is re-judged on the stored one. Why not WATCH/MULTI: the same optimistic
+  scheme, but three round trips (WATCH, GET, MULTI..EXEC) with a pinned
+  connection, against one or two here, and ~1.5x fewer publishes/s
+  (benchmarks/redis_append_bench.py). The script writes the event, the
   snapshot, the retention TTL and the PUBLISH in one atomic step, so an event
   is stored and broadcast together or not at all. Why not Streams ids: they
   are not gap-free 1..N, and the contract's `seq` is.
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -53,6 +57,7 @@ from push.lifecycle import PublishRefused, Snapshot, advance
 from push.protocol import utc_timestamp
 from push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
 from push.store.redis_feed import Backoff, LiveFeed
+from push.store.redis_local import KeyedLocks, RecentSnapshots
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -81,6 +86,7 @@ class RedisStoreConfig:
     reconnect_first_s: float = 0.05
     reconnect_cap_s: float = 2.0
     max_append_attempts: int = 100
+    recent_snapshots: int = 4096  # running executions whose snapshot this process remembers (0: none)
 
 
 def encode_envelope(update: Update) -> str:
@@ -104,7 +110,8 @@ class RedisStore:
         self.config = config or RedisStoreConfig()
         self.on_operation = on_operation
         self.append_conflicts = 0  # CAS retries, for tests and diagnosis
-        self._appending = _KeyedLocks()
+        self._appending = KeyedLocks()
+        self._recent = RecentSnapshots(self.config.recent_snapshots)
         if self.config.max_connections < 2:
             raise ValueError("max_connections must be at least 2 (one is the live feed's)")
         self._slots = asyncio.Semaphore(self.config.max_connections - 1)
@@ -144,12 +151,13 @@ class RedisStore:
 
     async def start(self) -> None:
         cfg = self.config
-        # A blocking pool: redis-py's default pool raises MaxConnectionsError at its 100th
-        # concurrent command, so a burst of subscribers would get 503s from a healthy Redis.
-        pool = BlockingConnectionPool.from_url(
+        # redis-py's pool raises MaxConnectionsError at its limit (100 by default), which
+        # would turn a burst of subscribers into 503s from a healthy Redis. `_slot()` queues
+        # callers instead, so the pool never reaches its limit (one spare for a live feed
+        # reconnecting while its old connection closes).
+        pool = ConnectionPool.from_url(
             cfg.url,
-            max_connections=cfg.max_connections,
-            timeout=cfg.socket_timeout_s,
+            max_connections=cfg.max_connections + 1,
             decode_responses=True,
             socket_timeout=cfg.socket_timeout_s,
             socket_connect_timeout=cfg.connect_timeout_s,
@@ -223,40 +231,59 @@ class RedisStore:
         # as with the memory store. Unserialised, 40 local tasks on one execution starve
         # some of them past max_append_attempts.
         async with self._appending.hold(execution_id):
-            return await self._append_with_retries(execution_id, event, data, owner, lang)
+            try:
+                return await self._append_with_retries(execution_id, event, data, owner, lang)
+            except StoreUnavailable:
+                self._recent.drop(execution_id)  # the append may or may not have landed
+                raise
 
     async def _append_with_retries(
         self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None
     ) -> Update:
-        snap_key, events_key = self._snap_key(execution_id), self._events_key(execution_id)
+        keys = [self._snap_key(execution_id), self._events_key(execution_id)]
+        current = self._recent.get(execution_id)
+        confirmed = False  # True once `current` came from Redis rather than from this process's cache
+        if current is None:
+            async with self._slot():
+                current = await self._guard(self._read_snapshot(execution_id))
+            confirmed = True
         for attempt in range(self.config.max_append_attempts):
             if attempt:
                 # Lost to another process: back off a little, with jitter, so N processes
                 # hammering one execution do not collide again in lockstep.
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
-            async with self._slot():  # one slot for read + write: no queueing twice per attempt
-                current = await self._guard(self._read_snapshot(execution_id))
-                now = time.time()
-                timestamp = utc_timestamp(now)
+            now = time.time()
+            timestamp = utc_timestamp(now)
+            try:
                 snapshot, stored = advance(  # raises PublishRefused: nothing written
                     current, execution_id, event, data, timestamp=timestamp, now=now,
                     owner=owner, lang=lang, max_events=self.config.max_events_per_execution,
                 )
-                update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
-                retention_ms = max(1, int(self.config.retention_s * 1000)) if snapshot.final else 0
-                seq = await self._guard(
-                    self._eval(
-                        "append",
-                        keys=[snap_key, events_key],
-                        args=[
-                            snapshot.seq - 1, json.dumps(snapshot.to_dict(), ensure_ascii=False),
-                            encode_envelope(update), self._channel, retention_ms,
-                        ],
-                    )
-                )
-            if seq == snapshot.seq:
+            except PublishRefused:
+                if confirmed:
+                    raise
+                # Judged on a cached snapshot: refuse only what the stored one refuses.
+                self._recent.drop(execution_id)
+                async with self._slot():
+                    current = await self._guard(self._read_snapshot(execution_id))
+                confirmed = True
+                continue
+            update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+            retention_ms = max(1, int(self.config.retention_s * 1000)) if snapshot.final else 0
+            async with self._slot():
+                written, payload = await self._guard(self._eval("append", keys=keys, args=[
+                    _version(current), snapshot.seq - 1, _version(snapshot),
+                    json.dumps(snapshot.to_dict(), ensure_ascii=False), encode_envelope(update),
+                    self._channel, retention_ms,
+                ]))
+            if written:
+                if payload != snapshot.seq:  # impossible while seq n is log entry n; never hand out a wrong seq
+                    raise StoreUnavailable(f"execution {execution_id}: log length {payload} after appending seq {snapshot.seq}")
+                self._recent.put(snapshot)
                 return update
             self.append_conflicts += 1
+            current = Snapshot.from_dict(json.loads(payload)) if payload else None
+            confirmed = True
         raise StoreUnavailable(f"execution {execution_id}: gave up after {self.config.max_append_attempts} write conflicts")
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
@@ -267,7 +294,7 @@ class RedisStore:
         return await self._timed("snapshot", self._read_snapshot(execution_id))
 
     async def _read_snapshot(self, execution_id: str) -> Snapshot | None:
-        raw = await self._redis().get(self._snap_key(execution_id))
+        raw = await self._redis().hget(self._snap_key(execution_id), "doc")
         return None if raw is None else Snapshot.from_dict(json.loads(raw))
 
     async def listen(self) -> AsyncIterator[Update | Resync]:
@@ -333,11 +360,12 @@ class RedisStore:
     async def _slot(self) -> AsyncIterator[None]:
         """A turn to use a pooled connection, granted in arrival order.
 
-        redis-py's blocking pool lets a task that just released a connection take
-        it again ahead of those waiting; under a burst that starved some callers
-        for most of a second. A FIFO semaphore sized below the pool keeps the pool
-        from ever blocking (redis_append_bench.py, 200 concurrent publishers:
-        p99 710 ms before, 66-76 ms after, same throughput).
+        Not redis-py's BlockingConnectionPool: it lets a task that just released a
+        connection take it again ahead of those waiting, which starved some callers
+        for most of a second under a burst, and its condition-plus-timeout cost 8 %
+        of the service's CPU under the push benchmark. A FIFO semaphore sized below
+        the pool keeps the pool from ever running out (redis_append_bench.py, 200
+        concurrent publishers: p99 710 ms with the blocking pool, 66-76 ms with this).
         """
         try:
             if self._slots.locked():  # only a wait needs a deadline (and its cost)
@@ -366,25 +394,10 @@ class RedisStore:
             self._observe(op, time.perf_counter() - started, ok)
 
 
-class _KeyedLocks:
-    """asyncio locks by key, dropped when nobody holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+def _version(snapshot: Snapshot | None) -> str:
+    """What the append script compares: seq, and the creation time that tells a re-created
+    execution from an expired one with the same id and as many events."""
+    return "" if snapshot is None else f"{snapshot.seq}:{snapshot.created_at!r}"
 
 
 def _safe_url(url: str) -> str:

@@ -265,3 +265,44 @@ async def test_a_burst_beyond_the_pool_waits_for_connections_instead_of_failing(
                                    *(store.publish(f"b{n}", "progress", {"progress": 2}) for n in range(150)))
     assert all(len(r) >= 1 for r in results[:150])
     assert sorted(u.seq for u in results[150:]) == [2] * 150
+
+
+async def test_a_store_whose_remembered_snapshot_is_stale_appends_after_the_others(make_store) -> None:
+    store_a, store_b = await make_store(), await make_store()
+    await store_a.publish("e", "progress", {"progress": 10}, owner="u")  # A now remembers seq 1
+    await store_b.publish("e", "progress", {"progress": 20})
+    await store_b.publish("e", "progress", {"progress": 30})
+    conflicts = store_a.append_conflicts
+    update = await store_a.publish("e", "progress", {"progress": 40})
+    assert update.seq == 4 and store_a.append_conflicts == conflicts + 1
+    assert [u.message()["data"]["progress"] for u in await store_b.events_after("e", 0)] == [10, 20, 30, 40]
+
+
+@pytest.mark.parametrize("progress", [90, 50], ids=["passes-on-memory", "refused-on-memory"])
+async def test_a_re_created_execution_is_not_mistaken_for_the_remembered_one(make_store, progress: int) -> None:
+    """Same id, same number of events, another execution. At 90 the remembered snapshot (seq 1,
+    progress 80, owner "first") would let the event through, and only the version's created_at
+    stops its owner overwriting the new execution's; at 50 it would refuse a valid event, so a
+    refusal is re-judged on the stored snapshot."""
+    store_a, store_b = await make_store(retention_s=0.2), await make_store(retention_s=0.2)
+    await store_a.publish("e", "progress", {"progress": 80}, owner="first")  # A remembers seq 1
+    await store_b.publish("e", "complete", {"report": {}})
+    await eventually(_gone(store_b, "e"), timeout_s=5)
+    await store_b.publish("e", "progress", {"progress": 10}, owner="second")  # seq 1 again
+    assert (await store_a.publish("e", "progress", {"progress": progress})).seq == 2
+    snapshot = await store_b.snapshot("e")
+    assert (snapshot.owner, snapshot.seq, snapshot.progress) == ("second", 2, progress)
+
+
+async def test_a_log_left_without_its_snapshot_does_not_prefix_a_new_execution(make_store, redis_server: RedisServer, prefix: str) -> None:
+    store = await make_store()
+    await store.publish("e", "progress", {"progress": 1}, owner="u")
+    await store.publish("e", "progress", {"progress": 2})
+    raw = Redis.from_url(redis_server.url)
+    try:
+        await raw.delete(f"{prefix}{{e}}:snap")  # as if the snapshot's TTL ended before the log's
+    finally:
+        await raw.aclose()
+    other = await make_store()
+    assert (await other.publish("e", "progress", {"progress": 5}, owner="v")).seq == 1
+    assert [u.seq for u in await other.events_after("e", 0)] == [1]
