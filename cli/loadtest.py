@@ -58,10 +58,10 @@ def loadtest(
         raise CommandError("--users must be at least 1", EXIT_USAGE)
     if workers < 0:
         raise CommandError("--workers must be 0 (one process) or more", EXIT_USAGE)
-    spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
-                                     "loadtest.duration_s": duration_s})
     if spawn_rate is not None and spawn_rate <= 0:
         raise CommandError("--spawn-rate must be above 0", EXIT_USAGE)
+    spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
+                                     "loadtest.duration_s": duration_s})
     if worker:
         raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out))
     if master_host is not None:
@@ -70,19 +70,10 @@ def loadtest(
     if bind is not None and workers < 1:
         raise CommandError("--master-bind needs --workers N: how many remote workers to wait for", EXIT_USAGE)
 
-    from loadtests.embedded import EmbeddedService, ServiceError, check_reachable, free_port
-    from loadtests.plan import Plan
+    from loadtests.embedded import EmbeddedService, ServiceError, check_reachable
     from push.auth import random_secret
 
-    plan = Plan(
-        host=host or "", users=spec.loadtest.users, spawn_rate=spec.loadtest.spawn_rate,
-        duration_s=spec.loadtest.duration_s, out=out, workers=workers, ui=ui, ui_port=ui_port,
-        master_bind=bind, master_port=free_port() if workers and bind is None else 5557,
-        stop_timeout_s=spec.loadtest.final_timeout_s,
-        think_time_s=(spec.loadtest.think_min_s, spec.loadtest.think_max_s),
-        weights=spec.loadtest.weights.model_dump(), final_timeout_s=spec.loadtest.final_timeout_s,
-        ping_timeout_s=spec.loadtest.ping_timeout_s, token_algorithm=spec.auth.algorithm,
-    )
+    plan = _plan(spec, host or "", out, workers=workers, ui=ui, ui_port=ui_port, bind=bind)
     env = _child_env()
     try:
         if host is None:
@@ -104,6 +95,23 @@ def loadtest(
     except ServiceError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
     raise typer.Exit(document["verdict"]["exit_code"])
+
+
+def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
+          bind: tuple[str, int] | None) -> Any:
+    """The run as data, every setting from the spec (flags were merged into it)."""
+    from loadtests.embedded import free_port
+    from loadtests.plan import Plan
+
+    lt = spec.loadtest
+    return Plan(
+        host=host, users=lt.users, spawn_rate=lt.spawn_rate, duration_s=lt.duration_s, out=out,
+        workers=workers, ui=ui, ui_port=ui_port, master_bind=bind,
+        master_port=free_port() if workers and bind is None else 5557,
+        stop_timeout_s=lt.final_timeout_s,  # a running diagnosis may reach its final event
+        think_time_s=(lt.think_min_s, lt.think_max_s), weights=lt.weights.model_dump(),
+        final_timeout_s=lt.final_timeout_s, ping_timeout_s=lt.ping_timeout_s, token_algorithm=spec.auth.algorithm,
+    )
 
 
 def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedded: bool,

@@ -98,7 +98,9 @@ class DiagnosisSocketUser(FastHttpUser):
                               catch_response=True) as response:
             answer = _json(response) if response.status_code == 202 else None
             if answer is None or "execution_id" not in answer:
-                reason = f"start answered HTTP {response.status_code}"
+                error = getattr(response, "error", None)
+                reason = (f"start failed: {type(error).__name__}" if not response.status_code and error is not None
+                          else f"start answered HTTP {response.status_code}")
                 COLLECTOR.count("diagnoses_start_failed")
                 COLLECTOR.failure(reason)
                 response.failure(reason)

@@ -210,7 +210,8 @@ class Coordinator:
         self.phase = "stopping"
         complete = True
         if self.role == "master":
-            self.expected_workers = {client.id for client in self.runner.clients.all}
+            # Every worker that ever reported: one that died mid-run is then missing, not forgotten.
+            self.expected_workers = {client.id for client in self.runner.clients.all} | set(self.worker_latest)
             self.runner.send_message("diagops_stop")
             if self.expected_workers and not self.finals.keys() >= self.expected_workers:
                 complete = self.finals_in.wait(self.env.stop_timeout + FINALS_GRACE_S)

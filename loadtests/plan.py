@@ -6,6 +6,7 @@ into processes. Kept apart so the command lines are tested without running them.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Plan:
         args = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE),
             "--host", self.host,
-            "-u", str(self.users), "-r", f"{self.spawn_rate:g}", "-t", f"{self.duration_s:g}s",
+            "-u", str(self.users), "-r", f"{self.spawn_rate:g}", "-t", f"{math.ceil(self.duration_s)}s",
             "--stop-timeout", f"{self.stop_timeout_s:g}",
             "--csv", str(self.out / "locust"), "--csv-full-history",
             "--html", str(self.out / "locust.html"),

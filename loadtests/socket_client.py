@@ -23,8 +23,8 @@ import websocket
 from gevent.event import AsyncResult, Event
 
 from loadtests.collector import Collector
-from loadtests.tracker import StreamTracker
-from push.protocol import dumps, parse_timestamp
+from loadtests.tracker import StreamTracker, event_epoch
+from push.protocol import dumps
 
 Fire = Callable[[str, float, int, "str | None"], None]
 
@@ -234,7 +234,7 @@ class DiagnosisSocket:
         try:
             seq = int(message["seq"])  # type: ignore[call-overload]
             event = str(message["event"])
-            sent = parse_timestamp(str(message["timestamp"]))
+            sent = event_epoch(str(message["timestamp"]))
         except (KeyError, TypeError, ValueError):
             self._collector.failure("malformed update")
             self._fire("frame", 0.0, length, "malformed diagnosis_update")

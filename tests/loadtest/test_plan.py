@@ -36,6 +36,11 @@ def test_a_single_process_run_is_headless_with_reports_and_our_options() -> None
     assert "--master" not in argv
 
 
+def test_a_fractional_duration_is_rounded_up_for_locust_which_takes_whole_seconds() -> None:
+    argv = plan(duration_s=32.5).main_command()
+    assert argv[argv.index("-t") + 1] == "33s"
+
+
 def test_workers_make_a_master_on_loopback_and_workers_that_join_it() -> None:
     p = plan(workers=2, master_port=6001)
     master = p.main_command()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from loadtests.tracker import StreamTracker
+import random
+
+import pytest
+
+from loadtests.tracker import StreamTracker, event_epoch
+from push.protocol import parse_timestamp, utc_timestamp
 
 
 def feed(tracker: StreamTracker, *events: tuple[int, str]) -> list:
@@ -53,3 +58,17 @@ def test_resuming_after_a_reconnect_continues_the_same_stream() -> None:
     kinds = [d.kind for d in feed(tracker, (3, "progress"), (4, "progress"), (5, "progress"), (6, "complete"))]
     assert kinds == ["replay", "replay", "replay", "complete"]
     assert tracker.intact
+
+
+def test_the_memoised_timestamp_parser_agrees_with_the_wire_one() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        stamp = utc_timestamp(rng.uniform(1.6e9, 1.9e9))
+        assert event_epoch(stamp) == pytest.approx(parse_timestamp(stamp), abs=1e-6)
+    assert event_epoch("2026-02-27T21:00:00.5Z") == pytest.approx(parse_timestamp("2026-02-27T21:00:00.5Z"))
+
+
+@pytest.mark.parametrize("bad", ["2026-02-27T21:00:00Z", "2026-02-27 21:00:00.123Z", "yesterday", "2026-02-27T21:00:00.12a3Z"])
+def test_anything_else_fails_like_the_wire_parser(bad: str) -> None:
+    with pytest.raises(ValueError):
+        event_epoch(bad)
