@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -32,7 +33,7 @@ master_process on;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 load_module {module};
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile {nofile};
 
 events {{
     worker_connections 32768;
@@ -88,7 +89,9 @@ def nchan_server(log_dir: Path, *, name: str = "nchan", ready_timeout: float = 1
     user = ""
     if os.geteuid() == 0:  # as root, nginx would switch its worker to `nobody`; keep the caller's user
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};"
-    (prefix / "nginx.conf").write_text(CONF.format(user=user, prefix=prefix, module=MODULE, port=port))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 65536 if hard == resource.RLIM_INFINITY or os.geteuid() == 0 else min(65536, hard)
+    (prefix / "nginx.conf").write_text(CONF.format(user=user, prefix=prefix, module=MODULE, port=port, nofile=nofile))
     log_path = prefix / "stderr.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],

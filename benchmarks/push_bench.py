@@ -326,7 +326,8 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
     runs = Table(title="Fan-out runs (every run; latency: from the server's `timestamp` / from the publisher's `sent_at`)")
     for col, justify in (("server", "left"), ("sockets", "right"), ("msg/s (target)", "right"), ("p50 ms", "right"),
                          ("p99 ms", "right"), ("p99.9 ms", "right"), ("µs CPU/msg", "right"), ("server %core", "right"),
-                         ("sub %core", "right"), ("pub %core", "right"), ("machine %busy", "right"), ("missing", "right"),
+                         ("sub %core", "right"), ("pub %core", "right"), ("pub lag p99 ms", "right"),
+                         ("machine %busy", "right"), ("missing", "right"),
                          ("limited by", "left")):
         runs.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in sorted(doc["fanout_runs"], key=lambda r: (r["sockets"], r["repeat"], r["target"])):
@@ -335,7 +336,8 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
         runs.add_row(r["target"], f"{r['sockets']:,}", f"{r['delivered_msgs_per_s']:,.0f} ({r['target_msgs_per_s']:,.0f})",
                      f"{ls['p50']} / {lc['p50']}", f"{ls['p99']} / {lc['p99']}", f"{ls['p999']} / {lc['p999']}",
                      f"{r['server_cpu']['us_per_msg']}", f"{r['server_cpu']['core_percent']}", subs,
-                     f"{r['client_cpu']['publisher']['core_percent']}", f"{r['machine_busy_percent']}",
+                     f"{r['client_cpu']['publisher']['core_percent']}", f"{r['publish']['lag_ms']['p99']}",
+                     f"{r['machine_busy_percent']}",
                      str(r["integrity"]["missing"]), r["limited_by"])
     console.print(runs)
 

@@ -605,14 +605,20 @@ class ProcTree:
         self.procs = procs
 
     def cpu(self) -> float:
-        total = 0.0
+        user, system = self.cpu_split()
+        return user + system
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds; system is mostly the kernel's share of socket writes."""
+        user = system = 0.0
         for proc in self.procs:
             try:
                 t = proc.cpu_times()
-                total += t.user + t.system
+                user += t.user
+                system += t.system
             except psutil.NoSuchProcess:
                 pass
-        return total
+        return user, system
 
     def rss(self) -> int:
         total = 0
@@ -722,9 +728,14 @@ def _cpu_entry(seconds: float, window: float, messages: int) -> dict[str, Any]:
             "us_per_msg": round(seconds / messages * 1e6, 2) if messages else None}
 
 
-def limits_of(server_cpu: float, client_cpus: dict[str, float], machine_busy: float, rate_ratio: float) -> str:
-    """Name the side(s) that limited a run, from CPU shares of one core (server, clients) and of the machine."""
+def limits_of(server_cpu: float, client_cpus: dict[str, float], machine_busy: float, rate_ratio: float,
+              publish_lag_p99_ms: float | None = None, period_ms: float = 50.0) -> str:
+    """Name the side(s) that limited a run, from CPU shares of one core (server, clients) and of the machine,
+    and from how far the publisher fell behind its schedule (a server slow to answer publishes, or a
+    publisher short of CPU)."""
     sides = []
+    if publish_lag_p99_ms is not None and publish_lag_p99_ms > period_ms:
+        sides.append(f"publishes behind schedule (lag p99 {publish_lag_p99_ms:.0f} ms)")
     if server_cpu >= SATURATED:
         sides.append(f"server CPU ({server_cpu:.0%} of a core)")
     for name, share in client_cpus.items():
@@ -791,12 +802,14 @@ def run_fanout(
             on_window(t0, t1)
         _sleep_until(t0)
         server.freeze()
-        cpu0 = server.cpu()
+        user0, sys0 = server.cpu_split()
+        cpu0 = user0 + sys0
         clients0 = {name: tree.cpu() for name, tree in client_trees.items()}
         busy0, total0 = _machine_busy()
         wall0 = time.time()
         _sleep_until(t1)
-        cpu1 = server.cpu()
+        user1, sys1 = server.cpu_split()
+        cpu1 = user1 + sys1
         clients1 = {name: tree.cpu() for name, tree in client_trees.items()}
         busy1, total1 = _machine_busy()
         wall1 = time.time()
@@ -846,7 +859,8 @@ def run_fanout(
             "server_timestamp": _percentiles(lat_server, 1000.0),
             "client_sent_at": _percentiles(lat_client, 1000.0),
         },
-        "server_cpu": _cpu_entry(cpu1 - cpu0, measured, delivered),
+        "server_cpu": {**_cpu_entry(cpu1 - cpu0, measured, delivered),
+                       "user_s": round(user1 - user0, 3), "system_s": round(sys1 - sys0, 3)},
         "server_rss_mib": round(rss / 2**20, 1),
         "client_cpu": {name: _cpu_entry(clients1[name] - clients0[name], measured, delivered) for name in client_trees},
         "machine_busy_percent": round(100 * machine_busy, 1),
@@ -855,7 +869,8 @@ def run_fanout(
         "other_load_core_percent": round(100 * max(0.0, (busy1 - busy0) - (cpu1 - cpu0)
                                                     - sum(clients1[k] - clients0[k] for k in client_trees)) / measured, 1),
         "machine_cores": psutil.cpu_count(),
-        "limited_by": limits_of(server_share, client_shares, machine_busy, rate / target_rate),
+        "limited_by": limits_of(server_share, client_shares, machine_busy, rate / target_rate,
+                                published["lag_ms"]["p99"], period_s * 1000),
         "publish": {k: published[k] for k in ("scheduled", "ok", "in_window", "statuses", "lag_ms", "rtt_ms")},
         "integrity": {
             "expected_deliveries": expected_total,
