@@ -39,7 +39,7 @@ def loadtest(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for results.json, summary.md, Locust's CSV/HTML."),
     json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
-    token_secret: Optional[str] = typer.Option(None, "--token-secret", help="JWT secret of the target, to mint a token per user."),
+    token_secret: Optional[str] = typer.Option(None, "--token-secret", help="JWT secret of the target, to mint a token per user (or DIAGOPS_JWT_SECRET, which ps does not show)."),
     token: Optional[list[str]] = typer.Option(None, "--token", help="A ready token; repeat for several (users take them in turn)."),
     master_bind: Optional[str] = typer.Option(None, "--master-bind", help="HOST:PORT: be the master for --workers N remote workers."),
     worker: bool = typer.Option(False, "--worker", help="Only run worker process(es) for a master elsewhere (--master-host)."),
@@ -63,7 +63,7 @@ def loadtest(
     spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
                                      "loadtest.duration_s": duration_s})
     if worker:
-        raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out))
+        raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out, token))
     if master_host is not None:
         raise CommandError("--master-host only goes with --worker", EXIT_USAGE)
     bind = _bind(master_bind)
@@ -156,8 +156,13 @@ def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None,
         return session.run_generator(plan, env, tick)
 
 
-def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: int, count: int, out: Path) -> int:
-    """`--worker`: generator processes for a master on another machine, until it releases them."""
+def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: int, count: int, out: Path,
+                 tokens: list[str] | None) -> int:
+    """`--worker`: generator processes for a master on another machine, until it releases them.
+
+    A token secret arrives from the master with the run's options; ready tokens
+    (--token) stay on this machine and are given to these workers only.
+    """
     if not master_host:
         raise CommandError("--worker needs --master-host", EXIT_USAGE)
     import time
@@ -169,6 +174,8 @@ def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: 
                 duration_s=spec.loadtest.duration_s, out=out, workers=count,
                 stop_timeout_s=spec.loadtest.final_timeout_s)
     env = _child_env()
+    if tokens:
+        env["DIAGOPS_LOADTEST_TOKENS"] = "\n".join(tokens)
     children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / f"locust-worker-{i}.log", env)
                 for i in range(1, count + 1)]
     context.err_console.print(f"{count} worker(s) joining {master_host}:{master_port}; they end when the master does")
