@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from push.store.base import StoreUnavailable
+
 if TYPE_CHECKING:
     from push.connection import Connection
     from push.controller import ConcurrencyController
@@ -47,6 +49,9 @@ class ServiceState:
         self.metrics.diagnoses.labels(status).inc()
         if status == "error":
             self.metrics.errors.labels(str(data.get("error_type", "INTERNAL"))).inc()
-        snapshot = await self.store.snapshot(update.execution_id)
+        try:
+            snapshot = await self.store.snapshot(update.execution_id)
+        except StoreUnavailable:
+            return  # the event is stored: a lost duration sample must not fail its publisher
         if snapshot is not None and snapshot.created_at:
             self.metrics.diagnosis_duration.observe(max(update.accepted_at - snapshot.created_at, 0.0))

@@ -71,7 +71,23 @@ async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(
 async def test_a_client_that_never_answers_pings_is_closed_4008(start_service):
     svc = await start_service(**{"heartbeat.interval_s": 0.1, "heartbeat.timeout_s": 0.3})
     silent = await svc.connect(autoping=False)
-    polite = await svc.connect()  # aiohttp answers pings by itself
+    polite = await svc.connect(autoping=False)
+    polite_frames: list[dict] = []
+    pings_answered = 0
+
+    async def keep_reading() -> None:
+        nonlocal pings_answered
+        while True:
+            msg = await polite.receive()
+            if msg.type == aiohttp.WSMsgType.PING:
+                await polite.pong(msg.data)
+                pings_answered += 1
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                polite_frames.append(json.loads(msg.data))
+            else:
+                return
+
+    reader = asyncio.create_task(keep_reading())
     closed = None
     while closed is None:
         msg = await silent.receive(timeout=5)
@@ -79,9 +95,15 @@ async def test_a_client_that_never_answers_pings_is_closed_4008(start_service):
             closed = msg
     assert closed.data == CLOSE_HEARTBEAT
     assert svc.state.metrics.heartbeat_timeouts._value.get() == 1
+    # Several heartbeat rounds later the polite client is still served.
+    await eventually(lambda: pings_answered >= 4, what="four heartbeat rounds on the polite client")
+    rounds = svc.state.metrics.heartbeat_timeouts._value.get()
     await polite.send_json({"type": "ping"})
-    assert (await recv_json(polite))["type"] == "pong"
-    assert len(svc.state.connections) == 1
+    await eventually(lambda: any(f["type"] == "pong" for f in polite_frames), what="the polite client's pong")
+    await eventually(lambda: len(svc.state.connections) == 1, what="only the silent client to be gone")
+    assert svc.state.metrics.heartbeat_timeouts._value.get() == rounds
+    assert not polite.closed
+    reader.cancel()
 
 
 async def test_new_connections_beyond_the_rate_get_429(start_service):
