@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +18,23 @@ DEMO_USER = "demo"
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+
+
+def _share_metrics_across_workers() -> str | None:
+    """Point prometheus_client at a directory all workers write to, so any worker's /metrics
+    answers for every worker. It must happen before prometheus_client is first imported."""
+    import sys
+
+    from push.metrics_env import MULTIPROCESS_ENV
+
+    if os.environ.get(MULTIPROCESS_ENV):
+        return None  # the operator chose the directory
+    if "prometheus_client" in sys.modules:
+        raise CommandError("internal: prometheus_client imported before the workers' metrics directory was set",
+                           EXIT_ENVIRONMENT)
+    directory = tempfile.mkdtemp(prefix="diagops-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    return directory
 
 
 def serve(
@@ -49,19 +69,26 @@ def serve(
             soft_wrap=True,
         )
 
+    metrics_dir = _share_metrics_across_workers() if spec.service.workers > 1 else None
     from push.logs import configure_logging
     from push.server import ServeError, run
 
     configure_logging(spec.service.log_format, debug=context.debug)
     try:
         if spec.service.workers > 1:
+            from push.metrics import forget_process
             from push.workers import notify_ready, run_workers
 
-            code = run_workers(
-                spec.service.workers,
-                lambda: run(spec, secret=secret, reuse_port=True, on_ready=lambda _url: notify_ready()),
-                grace_s=spec.service.shutdown_grace_s + 5.0,
-            )
+            try:
+                code = run_workers(
+                    spec.service.workers,
+                    lambda: run(spec, secret=secret, reuse_port=True, on_ready=lambda _url: notify_ready()),
+                    grace_s=spec.service.shutdown_grace_s + 5.0,
+                    on_exit=forget_process,
+                )
+            finally:
+                if metrics_dir is not None:
+                    shutil.rmtree(metrics_dir, ignore_errors=True)
             if code:
                 raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
         else:

@@ -6,13 +6,20 @@ the global one. No label carries an execution or user id.
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from push.metrics_env import MULTIPROCESS_ENV
 
 # `_created` series double the exposition and no rule reads them.
 disable_created_metrics()
 
 PREFIX = "diagops"
+# MULTIPROCESS_ENV is set (before prometheus_client is imported) by `serve --workers N`: every
+# worker then writes its samples to files there and any worker's /metrics answers for all of
+# them, so a scrape that SO_REUSEPORT sends to a random worker still sees whole counters.
 # The SLO thresholds (0.1, 0.25, 0.5, 1 s) must be bucket bounds so alert rules can count "under 1 s" exactly.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -22,7 +29,8 @@ STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
-        self.ws_connections = Gauge(f"{PREFIX}_ws_connections", "Open WebSocket connections.", registry=r)
+        self.ws_connections = Gauge(f"{PREFIX}_ws_connections", "Open WebSocket connections.", registry=r,
+                                    multiprocess_mode="livesum")
         self.ws_connections_opened = Counter(
             f"{PREFIX}_ws_connections_opened", "WebSocket connections accepted.", registry=r
         )
@@ -66,10 +74,12 @@ class Metrics:
             f"{PREFIX}_store_errors", "Store calls that failed, by operation.", ["op"], registry=r
         )
         self.executions_active = Gauge(
-            f"{PREFIX}_executions_active", "Diagnoses running on the built-in engine.", registry=r
+            f"{PREFIX}_executions_active", "Diagnoses running on the built-in engine.", registry=r,
+            multiprocess_mode="livesum",
         )
         self.diagnoses_queued = Gauge(
-            f"{PREFIX}_diagnoses_queued", "Diagnoses waiting for a slot in the concurrency controller.", registry=r
+            f"{PREFIX}_diagnoses_queued", "Diagnoses waiting for a slot in the concurrency controller.", registry=r,
+            multiprocess_mode="livesum",
         )
         self.frame_errors = Counter(
             f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
@@ -87,4 +97,18 @@ class Metrics:
             self.store_errors.labels(op).inc()
 
     def exposition(self) -> tuple[bytes, str]:
+        if os.environ.get(MULTIPROCESS_ENV):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged), CONTENT_TYPE_PLAIN_0_0_4
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+def forget_process(pid: int) -> None:
+    """Drop a dead worker's live gauges (its counters stay: they happened)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

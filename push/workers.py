@@ -55,18 +55,20 @@ def notify_ready() -> None:
         os.close(fd)
 
 
-def run_workers(n: int, serve_one: Callable[[], None], *, grace_s: float = 10.0, min_uptime_s: float = 5.0) -> int:
+def run_workers(n: int, serve_one: Callable[[], None], *, grace_s: float = 10.0, min_uptime_s: float = 5.0,
+                on_exit: Callable[[int], None] | None = None) -> int:
     """Run `serve_one` in `n` forked processes until SIGTERM/SIGINT; returns an exit status.
 
     `serve_one` must bind its port with SO_REUSEPORT, should call
     `notify_ready()` once it serves, and must return when it gets SIGTERM or
     SIGINT. The status is 0 when every worker stopped cleanly on request, else
-    the first failing worker's code (128+signal when killed). Call it from the
+    the first failing worker's code (128+signal when killed). `on_exit(pid)` runs
+    for each worker that ends (the metrics drop its live gauges). Call it from the
     main thread of a process with no event loop running.
     """
     if n < 1:
         raise ValueError(f"workers must be at least 1, got {n}")
-    supervisor = _Supervisor(n, serve_one, grace_s=grace_s, min_uptime_s=min_uptime_s)
+    supervisor = _Supervisor(n, serve_one, grace_s=grace_s, min_uptime_s=min_uptime_s, on_exit=on_exit)
     return supervisor.run()
 
 
@@ -87,8 +89,10 @@ class _Worker:
 
 
 class _Supervisor:
-    def __init__(self, n: int, serve_one: Callable[[], None], *, grace_s: float, min_uptime_s: float) -> None:
+    def __init__(self, n: int, serve_one: Callable[[], None], *, grace_s: float, min_uptime_s: float,
+                 on_exit: Callable[[int], None] | None = None) -> None:
         self.n = n
+        self.on_exit = on_exit
         self.serve_one = serve_one
         self.grace_s = grace_s
         self.min_uptime_s = min_uptime_s
@@ -150,6 +154,7 @@ class _Supervisor:
                     continue
                 worker.process.join()
                 worker.close_ready_fd()
+                self._exited(worker)
                 status = _status(worker.process.exitcode)
                 uptime = time.monotonic() - worker.spawned
                 if not worker.ready:
@@ -195,8 +200,13 @@ class _Supervisor:
                 status = status or _status(code)
         for worker in self.workers.values():
             worker.close_ready_fd()
+            self._exited(worker)
         self.workers.clear()
         return status
+
+    def _exited(self, worker: _Worker) -> None:
+        if self.on_exit is not None and worker.process.pid is not None:
+            self.on_exit(worker.process.pid)
 
 
 def _note_signal(signum: int, frame: object) -> None:

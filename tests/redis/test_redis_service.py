@@ -200,6 +200,9 @@ async def test_workers_2_share_the_port_and_survive_a_dead_worker(tmp_path, own_
         await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)
         by_worker = {w.pid: _clients(w, port) for w in workers}
         assert all(by_worker.values()), by_worker  # the kernel spread the sockets over both workers
+        # SO_REUSEPORT sends each scrape to either worker: every answer must count both.
+        for _ in range(6):
+            assert await _sample(session, served.url, "diagops_ws_connections") == 20
         producing = asyncio.create_task(stream(publisher, "w", 200))
         await eventually(lambda: all(w.last >= 40 for w in watchers), timeout_s=20)
         victim = max(workers, key=lambda w: by_worker[w.pid])
@@ -210,8 +213,20 @@ async def test_workers_2_share_the_port_and_survive_a_dead_worker(tmp_path, own_
         assert_every_payload_stored(watchers[0], 200, publisher)
         assert sum(w.reconnects for w in watchers) == by_worker[victim.pid]
         await eventually(lambda: len(psutil.Process(served.process.pid).children()) == 2)  # replaced
+        opened = 20 + sum(w.reconnects for w in watchers)
+        for _ in range(6):  # the dead worker's counters stay, its live gauge is gone
+            assert await _sample(session, served.url, "diagops_ws_connections_opened_total") == opened
+            assert await _sample(session, served.url, "diagops_ws_connections") == 0
         served.process.send_signal(signal.SIGTERM)
         assert served.process.wait(15) == 0
+
+
+async def _sample(session: aiohttp.ClientSession, base_url: str, name: str) -> float:
+    async with session.get(f"{base_url}/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not exposed")
 
 
 def _listens(process: psutil.Process, port: int) -> bool:
