@@ -391,9 +391,9 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     to_stdout = args.json == "-"
-    # The run table is wide; a pipe or a file gets 200 columns instead of rich's default 80.
+    # The run table is wide; a pipe or a file gets 250 columns instead of rich's default 80.
     stream = sys.stderr if to_stdout else sys.stdout
-    console = Console(stderr=to_stdout, width=None if stream.isatty() else 200)
+    console = Console(stderr=to_stdout, width=None if stream.isatty() else 250)
     doc = run_all(args, console)
     print_report(doc, console)
     if args.json:
