@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.loadtest_common import SECRET, CpuSampler, tuned_service  # noqa: E402
+from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
 from push.auth import mint_token  # noqa: E402
 
 PROCESSOR = Path(__file__).with_name("loadtest_artillery.js")
@@ -63,11 +63,13 @@ def scenario(target: str, users: int, spawn_rate: float, end_at_ms: float, token
     }
 
 
-def run_step(binary: Path, users: int, spawn_rate: float, warmup_s: float, measure_s: float, out: Path) -> dict[str, Any]:
+def run_step(binary: Path, users: int, spawn_rate: float, warmup_s: float, measure_s: float, out: Path,
+             pinned: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     ramp_s = users / spawn_rate
     with tuned_service(out / "service.log") as service:
         assert service.child is not None
+        pin(service.child.pid, {0} if pinned else None)
         tokens = out / "tokens.csv"
         with open(tokens, "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -84,7 +86,8 @@ def run_step(binary: Path, users: int, spawn_rate: float, warmup_s: float, measu
         # NODE_PATH: the processor lives in the repository, its `ws` in the temporary install.
         env = {**os.environ, "NODE_PATH": str(binary.parents[1])}
         proc = subprocess.Popen([str(binary), "run", "--quiet", "-o", str(report), str(script)], cwd=binary.parents[2],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+                                stdout=log, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, {1})) if pinned else None)
         sampler = CpuSampler({"generator": proc.pid, "service": service.child.pid}).start()
         steady_start = time.monotonic() + (launch + 3.0 + ramp_s + warmup_s - time.time())
         steady_end = time.monotonic() + (end_at_ms / 1000 - time.time()) - 0.5
@@ -112,6 +115,7 @@ def run_step(binary: Path, users: int, spawn_rate: float, warmup_s: float, measu
     return {
         "generator": "artillery",
         "users": users,
+        "pinned": pinned,
         "sockets_opened": counters.get("diagops.sockets_opened", 0),
         "messages_per_s": steady_events,
         "added_latency_p50_ms": lag_p50,
@@ -168,11 +172,13 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=20.0)
     parser.add_argument("--artillery-dir", type=Path, default=Path("/tmp/diagops-artillery"))
     parser.add_argument("--out", type=Path, default=REPO / "reports/out/bench-artillery")
+    parser.add_argument("--pin", action="store_true", help="service on CPU 0, generator on CPU 1 (needs 2+ cores)")
     args = parser.parse_args()
     binary = install(args.artillery_dir)
     rows = []
     for users in (int(n) for n in args.steps.split(",") if n):
-        row = run_step(binary, users, args.spawn_rate, args.warmup, args.measure, args.out / f"u{users}")
+        row = run_step(binary, users, args.spawn_rate, args.warmup, args.measure,
+                       args.out / f"u{users}{'-pinned' if args.pin else ''}", pinned=args.pin)
         rows.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "artillery.json").write_text(json.dumps(rows, indent=2))

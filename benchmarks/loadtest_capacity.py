@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,13 +29,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.loadtest_common import SECRET, CpuSampler, tuned_service  # noqa: E402
+from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
 from loadtests.console import LiveState  # noqa: E402
 from loadtests.histogram import Histogram  # noqa: E402
 from loadtests.results import read_timeseries  # noqa: E402
 
 
-def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warmup_s: float, out: Path) -> dict[str, Any]:
+def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warmup_s: float, out: Path,
+             pinned: bool = False) -> dict[str, Any]:
     """One run: ramp, warm up (the ramp leaves users in lockstep), then `measure_s` of steady state."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "timeseries.jsonl").unlink(missing_ok=True)  # never follow a previous run's file
@@ -46,7 +48,9 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
                 "--users", str(users), "--spawn-rate", f"{spawn_rate:g}", "--duration", f"{duration:g}s",
                 "--workers", str(workers), "--json", "--out", str(out)]
         assert service.child is not None
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pin(service.child.pid, {0} if pinned else None)
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, {1})) if pinned else None)
         sampler = CpuSampler({"generator": proc.pid, "service": service.child.pid}).start()
         live = LiveState(out / "timeseries.jsonl", duration, users)
         steady_start = steady_end = None
@@ -78,6 +82,7 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
     return {
         "users": users,
         "workers": workers,
+        "pinned": pinned,
         "peak_sockets": results["connections"]["peak_open"],
         "steady_s": len(steady),
         "messages_per_s": round(progress_events / max(len(steady), 1)),
@@ -124,11 +129,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after the ramp before measuring")
     parser.add_argument("--spawn-rate", type=float, default=100.0)
     parser.add_argument("--out", type=Path, default=REPO / "reports/out/bench-loadtest")
+    parser.add_argument("--pin", action="store_true", help="service on CPU 0, generator on CPU 1 (needs 2+ cores)")
     args = parser.parse_args()
     rows = []
     plan = [(int(n), 0) for n in args.steps.split(",") if n] + [(int(n), 2) for n in args.worker_steps.split(",") if n]
     for users, workers in plan:
-        row = run_step(users, workers, args.measure, args.spawn_rate, args.warmup, args.out / f"u{users}-w{workers}")
+        row = run_step(users, workers, args.measure, args.spawn_rate, args.warmup,
+                       args.out / f"u{users}-w{workers}{'-pinned' if args.pin else ''}", pinned=args.pin)
         rows.append(row)
         print(json.dumps(row), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

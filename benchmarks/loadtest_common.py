@@ -32,6 +32,26 @@ def tuned_service(log: Path, speed: float = 10.0) -> EmbeddedService:
     return EmbeddedService(log, secret=SECRET, engine_speed=speed)
 
 
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Pin a process and its live descendants to `cpus` (None: leave them where they are).
+
+    On 2 cores a co-located service wakes up on the generator's core and preempts
+    it; pinning each to its own core separates the generator's own added latency
+    from that scheduling noise.
+    """
+    if not cpus:
+        return
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.cpu_affinity(sorted(cpus))
+        except psutil.NoSuchProcess:
+            continue
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and all its live descendants."""
     try:
