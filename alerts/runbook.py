@@ -67,7 +67,7 @@ def render_runbook(spec: Spec, groups: list[Group]) -> str:
         *_objectives(spec),
         "",
         "First step for any of them: `diagops status --prometheus-url URL` shows every indicator against its",
-        f"objective and the alerts firing. Delivery latency counts from the moment an event is accepted to the",
+        "objective and the alerts firing. Delivery latency counts from the moment an event is accepted to the",
         f"moment its frame is written ({secs(lat.threshold_s)} objective); a slow engine shows in diagnosis duration instead.",
         "",
         "| alert | severity | for |",

@@ -81,7 +81,9 @@ def loadtest(
                 raise CommandError("--token/--token-secret only go with --host (the embedded service has its own)", EXIT_USAGE)
             secret = random_secret()
             env["DIAGOPS_JWT_SECRET"] = secret
-            speed = None if "speed" in spec.engine.model_fields_set else spec.loadtest.embedded_engine_speed
+            # The embedded engine runs at loadtest.embedded_engine_speed: engine.speed in diagops.yaml
+            # is the service's own (realistic) setting. Only an explicit environment override wins.
+            speed = None if "DIAGOPS_ENGINE__SPEED" in os.environ else spec.loadtest.embedded_engine_speed
             out.mkdir(parents=True, exist_ok=True)
             with EmbeddedService(out / "service.log", secret=secret, engine_speed=speed, config=config) as service:
                 document = _execute(context, spec, replace(plan, host=service.url), env,

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from push.errors import complete_error_data
-from push.protocol import ERROR_TYPES, EVENTS, FINAL_EVENTS, LANGS, STAGES
+from push.protocol import ERROR_TYPES, EVENTS, LANGS, STAGES
 
 
 class PublishRefused(Exception):

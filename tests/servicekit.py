@@ -10,20 +10,19 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from push.auth import mint_token
 from spec import Spec, load_spec
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789-abcdefghij"
-T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -44,16 +43,15 @@ def token(user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: A
     return mint_token(SECRET, user, scopes, **kw)
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def http_status(url: str) -> int:
@@ -100,8 +98,4 @@ def serve_process(tmp_path: Path, *, env: Mapping[str, str] | None = None, args:
     finally:
         if proc.poll() is None:
             proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)

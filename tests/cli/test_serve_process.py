@@ -12,7 +12,8 @@ import websocket
 
 from push.protocol import CLOSE_GOING_AWAY
 from tests.cli.test_cli_edge import diagops
-from tests.servicekit import REPO, SECRET, serve_process, token, wait_for
+from tests.servicekit import REPO, SECRET, serve_process, token
+from tests.waiting import wait_for
 
 
 def test_sigterm_closes_sockets_1001_after_delivering_what_was_accepted(tmp_path):

@@ -61,3 +61,13 @@ def test_help_does_not_import_the_generator(argv: list[str]) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     if argv[0] == "loadtest":
         assert "--workers" in proc.stdout and "--master-bind" in proc.stdout
+
+
+def test_the_embedded_engine_speed_is_the_load_tests_not_the_services(tmp_path: Path) -> None:
+    # A diagops.yaml that writes the service's realistic speed out (as the committed one does)
+    # must not slow the embedded service down to 20-s diagnoses.
+    (tmp_path / "diagops.yaml").write_text("engine:\n  speed: 1.0\nloadtest:\n  embedded_engine_speed: 25\n")
+    run = run_cli("--users", "2", "--duration", "2s", "--json", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.results["run"]["engine_speed"] == 25
+    assert run.results["latency"]["diagnosis"]["p95"] < 2.0

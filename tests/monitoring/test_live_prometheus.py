@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,22 +27,12 @@ from spec import load_spec
 from tests.monitoring.promkit import PROFILE, prometheus, require
 from tests.monitoring.traffic import Traffic, complete_once
 from tests.servicekit import REPO, free_port, serve_process
+from tests.waiting import wait_for
 
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is with a 1 s scrape (at least 4 scrapes)
 T = TypeVar("T")
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def poll(condition: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def run_status(url: str, window: str) -> tuple[int, dict[str, Any]]:
@@ -92,11 +81,11 @@ def test_rules_and_dashboard_hold_against_real_prometheus(tmp_path: Path) -> Non
                 return [r["metric"]["alertstate"] for r in series(f'ALERTS{{alertname="{name}"}}')]
 
             mark("prometheus ready")
-            poll(lambda: not missing(records), 45, f"recording rules to yield series (missing: {missing(records)})")
+            wait_for(lambda: not missing(records), 45, f"recording rules to yield series (missing: {missing(records)})")
             mark("all recording rules")
             ready_at = time.time()
             # Let the longest healthy window (the cache's 30 s) fill with scrapes ...
-            poll(lambda: value('count_over_time(up{job="diagops"}[30s])') >= 28, 60, "30 s of healthy scrapes")
+            wait_for(lambda: value('count_over_time(up{job="diagops"}[30s])') >= 28, 60, "30 s of healthy scrapes")
             mark("healthy window filled")
             # ... in all of which no alert was pending or firing.
             span = max(int(time.time() - ready_at), 1)
@@ -114,11 +103,11 @@ def test_rules_and_dashboard_hold_against_real_prometheus(tmp_path: Path) -> Non
         with serve_process(tmp_path / "faulty", port=port, env=faults) as faulty, \
                 Traffic(faulty.url, rounds_per_s=3, fresh_per_round=1, prefix="faulty") as faulty_traffic:
             mark("faulty service up")
-            poll(lambda: active("DiagopsDiagnosisErrorsFastBurn"), 45, "DiagopsDiagnosisErrorsFastBurn")
+            wait_for(lambda: active("DiagopsDiagnosisErrorsFastBurn"), 45, "DiagopsDiagnosisErrorsFastBurn")
             mark("errors alert")
-            poll(lambda: active("DiagopsDiagnosisDurationFastBurn"), 45, "DiagopsDiagnosisDurationFastBurn")
+            wait_for(lambda: active("DiagopsDiagnosisDurationFastBurn"), 45, "DiagopsDiagnosisDurationFastBurn")
             mark("duration alert")
-            poll(lambda: not missing([e for _, e in panels]), 20,
+            wait_for(lambda: not missing([e for _, e in panels]), 20,
                  f"every dashboard query to return data (missing: {[t for t, e in panels if not series(e)]})")
             mark("all panels")
             code, report = run_status(prom.url, "20s")
@@ -129,6 +118,6 @@ def test_rules_and_dashboard_hold_against_real_prometheus(tmp_path: Path) -> Non
             assert faulty_traffic.started > 0
         mark("faulty service stopped")
         # Stopped: the scrape fails and DiagopsDown goes pending (for: 3s), then firing.
-        poll(lambda: active("DiagopsDown"), 20, "DiagopsDown")
+        wait_for(lambda: active("DiagopsDown"), 20, "DiagopsDown")
         mark("down alert")
     print(f"\nlive Prometheus timeline (s): {marks}")

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import aiohttp
 
+from tests.waiting import eventually  # noqa: F401 - the push tests' one import for it
+
 
 async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, Any]:
     msg = await asyncio.wait_for(ws.receive(), timeout)
@@ -41,17 +43,3 @@ async def watch_to_end(ws: aiohttp.ClientWebSocketResponse, execution_id: str, l
 def updates(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in frames if f.get("type") == "diagnosis_update"]
 
-
-async def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Await until `condition()` (sync or async) is truthy; polls, fails after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)

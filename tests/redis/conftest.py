@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis_fixtures import REDIS_SERVER, RedisServer
 
 from push.store.redis import RedisStore, RedisStoreConfig
-from redis_fixtures import REDIS_SERVER, RedisServer
 
 if not os.access(REDIS_SERVER, os.X_OK) and not os.environ.get("CI"):
     # On a laptop without Redis the tier is skipped; in CI (where `make test` installs it) the

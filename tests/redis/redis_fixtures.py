@@ -5,26 +5,21 @@ A module rather than conftest code so test files can import the helpers by name.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
+
+from tests.servicekit import free_port  # noqa: F401 - re-exported for the Redis tests
+from tests.waiting import eventually  # noqa: F401 - re-exported for the Redis tests
 
 T = TypeVar("T")
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:
@@ -88,15 +83,3 @@ class RedisServer:
         os.kill(self.process.pid, signal.SIGCONT)
 
 
-async def eventually(check: Callable[[], Awaitable[T] | T], timeout_s: float = 10.0, interval_s: float = 0.01) -> T:
-    """Poll until `check` returns something truthy (awaiting it if needed); fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)

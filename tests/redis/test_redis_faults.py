@@ -6,10 +6,10 @@ import asyncio
 import time
 
 import pytest
+from redis_fixtures import RedisServer, eventually, free_port
 
 from push.store.base import RESYNC, StoreUnavailable, Update
 from push.store.redis import RedisStore, RedisStoreConfig
-from redis_fixtures import RedisServer, eventually, free_port
 
 FAST = {"socket_timeout_s": 0.5, "connect_timeout_s": 0.5, "reconnect_cap_s": 0.2}
 
@@ -59,7 +59,7 @@ async def test_while_redis_is_down_every_operation_refuses_then_recovers(own_red
             assert time.monotonic() - began < 2, op
             assert (op, False) in outcomes, op
         own_redis.start()
-        await eventually(lambda: succeeds(store.ping), timeout_s=10)
+        await eventually(lambda: succeeds(store.ping), timeout=10)
         # The refused publish left nothing behind; the one before the crash survived it (AOF).
         assert [u.seq for u in await store.events_after("e", 0)] == [1]
         assert (await store.publish("e", "progress", {"progress": 2})).seq == 2
@@ -79,7 +79,7 @@ async def test_a_hung_redis_makes_operations_time_out_not_hang(own_redis: RedisS
             await store.ping()
         assert time.monotonic() - began < 3
         own_redis.resume()
-        await eventually(lambda: succeeds(store.ping), timeout_s=10)
+        await eventually(lambda: succeeds(store.ping), timeout=10)
         # A timed-out append may or may not have landed; either way the log has no gap.
         seqs = [u.seq for u in await store.events_after("e", 0)]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) in (1, 2)
@@ -101,10 +101,10 @@ async def test_listen_yields_resync_after_a_restart_then_streams_again(own_redis
         await publisher.publish("e", "progress", {"progress": 1}, owner="u")
         await eventually(lambda: len(received) == 1)
         own_redis.restart()
-        await eventually(lambda: RESYNC in received, timeout_s=10)
+        await eventually(lambda: RESYNC in received, timeout=10)
         assert received[1:] == [RESYNC]
-        await eventually(lambda: succeeds(listener.ping), timeout_s=10)
-        await eventually(lambda: succeeds(lambda: publisher.publish("e", "progress", {"progress": 2})), timeout_s=10)
+        await eventually(lambda: succeeds(listener.ping), timeout=10)
+        await eventually(lambda: succeeds(lambda: publisher.publish("e", "progress", {"progress": 2})), timeout=10)
         await eventually(lambda: len(received) == 3)
         assert isinstance(received[2], Update) and received[2].seq == 2
         assert listener._feed.reconnects == 1
@@ -127,9 +127,9 @@ async def test_a_silent_live_feed_is_noticed_and_resynced(own_redis: RedisServer
     try:
         await eventually(lambda: len(store._feed.listeners) == 1)
         own_redis.pause()
-        await eventually(lambda: not store._feed.ready.is_set(), timeout_s=5)
+        await eventually(lambda: not store._feed.ready.is_set(), timeout=5)
         own_redis.resume()
-        await eventually(lambda: received == [RESYNC], timeout_s=10)
+        await eventually(lambda: received == [RESYNC], timeout=10)
         await store.ping()
     finally:
         task.cancel()
@@ -192,11 +192,11 @@ async def test_restart_redis_mid_stream_every_listener_sees_every_event_once_in_
     try:
         await eventually(lambda: all(len(s._feed.listeners) == 1 for s in (store_a, store_b)))
         producing = asyncio.create_task(publish_all())
-        await eventually(lambda: all(c.last >= 100 for c in consumers), timeout_s=20)
+        await eventually(lambda: all(c.last >= 100 for c in consumers), timeout=20)
         own_redis.restart()
         await asyncio.wait_for(producing, 30)
         final = (await publisher.snapshot("e")).seq
-        await eventually(lambda: all(c.last == final for c in consumers), timeout_s=20)
+        await eventually(lambda: all(c.last == final for c in consumers), timeout=20)
         for consumer in consumers:
             assert [u.seq for u in consumer.delivered] == list(range(1, final + 1))
             assert consumer.delivered[-1].event == "complete"

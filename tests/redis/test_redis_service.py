@@ -18,9 +18,16 @@ import aiohttp
 import psutil
 import pytest
 from redis.asyncio import Redis
-
 from redis_fixtures import RedisServer, eventually
-from service_clients import PUBLISH_TOKEN, WATCH_TOKEN, Publisher, Watcher, metric, status
+from service_clients import (
+    PUBLISH_TOKEN,
+    WATCH_TOKEN,
+    Publisher,
+    Watcher,
+    metric,
+    status,
+)
+
 from tests.servicekit import REPO, SECRET, ServiceProcess, serve_process
 
 
@@ -106,7 +113,7 @@ async def test_kill_a_process_mid_stream_and_its_clients_resume_elsewhere(servic
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)
     producing = asyncio.create_task(stream(publisher, "k", 300))
-    await eventually(lambda: all(w.last >= 60 for w in watchers), timeout_s=20)
+    await eventually(lambda: all(w.last >= 60 for w in watchers), timeout=20)
     victim.process.kill()
     await asyncio.wait_for(producing, 30)
     await asyncio.wait_for(asyncio.gather(*tasks), 20)
@@ -123,7 +130,7 @@ async def test_restart_redis_mid_stream_clients_stay_connected_and_miss_nothing(
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)
     producing = asyncio.create_task(stream(publisher, "r", 300))
-    await eventually(lambda: all(w.last >= 60 for w in watchers), timeout_s=20)
+    await eventually(lambda: all(w.last >= 60 for w in watchers), timeout=20)
 
     own_redis.kill()
     # While Redis is away: not ready, publishes refused with 503, sockets kept open.
@@ -134,7 +141,7 @@ async def test_restart_redis_mid_stream_clients_stay_connected_and_miss_nothing(
     own_redis.start()
 
     for url in urls:
-        await eventually(lambda url=url: _is(status(session, url + "/readyz"), 200), timeout_s=15)
+        await eventually(lambda url=url: _is(status(session, url + "/readyz"), 200), timeout=15)
     await asyncio.wait_for(producing, 30)
     await asyncio.wait_for(asyncio.gather(*tasks), 20)
     assert_exactly_once_in_order(watchers)
@@ -204,7 +211,7 @@ async def test_workers_2_share_the_port_and_survive_a_dead_worker(tmp_path, own_
         for _ in range(6):
             assert await _sample(session, served.url, "diagops_ws_connections") == 20
         producing = asyncio.create_task(stream(publisher, "w", 200))
-        await eventually(lambda: all(w.last >= 40 for w in watchers), timeout_s=20)
+        await eventually(lambda: all(w.last >= 40 for w in watchers), timeout=20)
         victim = max(workers, key=lambda w: by_worker[w.pid])
         victim.kill()
         await asyncio.wait_for(producing, 30)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis_fixtures import RedisServer, eventually
 
 from push.lifecycle import AlreadyFinal, PublishRefused, TooManyEvents
 from push.store.base import Store, Update
 from push.store.memory import MemoryStore, MemoryStoreConfig
 from push.store.redis import RedisStore, RedisStoreConfig
-from redis_fixtures import RedisServer, eventually
 
 Step = tuple[str, str, dict[str, Any], dict[str, Any]]
 
@@ -138,7 +138,7 @@ async def test_finished_execution_expires_after_retention_unfinished_one_stays(m
             assert await raw.pttl(key) == -1  # kept while running, as in memory
     finally:
         await raw.aclose()
-    await eventually(_gone(store, "done"), timeout_s=5)
+    await eventually(_gone(store, "done"), timeout=5)
     assert await store.events_after("done", 0) == []
     assert (await store.snapshot("open")).seq == 1
 
@@ -177,7 +177,7 @@ async def test_cache_is_shared_between_stores_and_expires(make_store, redis_serv
         assert 0 < await raw.pttl(f"{prefix}{{cache}}:entry:req-1") <= 400
     finally:
         await raw.aclose()
-    await eventually(_cache_empty(store_b, "req-1"), timeout_s=5)
+    await eventually(_cache_empty(store_b, "req-1"), timeout=5)
     assert await store_a.cache_get("missing") is None
 
 
@@ -287,7 +287,7 @@ async def test_a_re_created_execution_is_not_mistaken_for_the_remembered_one(mak
     store_a, store_b = await make_store(retention_s=0.2), await make_store(retention_s=0.2)
     await store_a.publish("e", "progress", {"progress": 80}, owner="first")  # A remembers seq 1
     await store_b.publish("e", "complete", {"report": {}})
-    await eventually(_gone(store_b, "e"), timeout_s=5)
+    await eventually(_gone(store_b, "e"), timeout=5)
     await store_b.publish("e", "progress", {"progress": 10}, owner="second")  # seq 1 again
     assert (await store_a.publish("e", "progress", {"progress": progress})).seq == 2
     snapshot = await store_b.snapshot("e")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from redis_fixtures import free_port
 
 from push.workers import run_workers
-from redis_fixtures import free_port
+from tests.waiting import wait_for
 
 APP = Path(__file__).with_name("workers_app.py")
 
@@ -24,17 +25,6 @@ def pid_on(port: int) -> int | None:
             return int(sock.makefile().readline())
     except (OSError, ValueError):
         return None
-
-
-def wait_until(condition, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.01)
 
 
 def start(mode: str, min_uptime_s: float = 5.0) -> tuple[subprocess.Popen[str], int]:
@@ -53,7 +43,7 @@ def pids_answering(port: int, want: int) -> set[int]:
             seen.add(pid)
         return len(seen) >= want
 
-    wait_until(enough)
+    wait_for(enough)
     return seen
 
 
@@ -88,14 +78,14 @@ def test_a_worker_killed_after_it_started_is_replaced(mode: str) -> None:
         if mode == "silent":
             # Here the condition is time itself: the worker must outlive min_uptime_s.
             answered = time.monotonic()
-            wait_until(lambda: time.monotonic() - answered > 0.4)
+            wait_for(lambda: time.monotonic() - answered > 0.4)
         psutil.Process(victim).kill()
 
         def replaced() -> set[int] | None:
             children = {c.pid for c in psutil.Process(process.pid).children()}
             return children if len(children) == 2 and victim not in children else None
 
-        children = wait_until(replaced)
+        children = wait_for(replaced)
         assert pids_answering(port, 2) == children
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
@@ -133,7 +123,7 @@ def test_workers_die_with_their_supervisor() -> None:
         pids = pids_answering(port, 2)
         process.kill()
         process.wait(10)
-        wait_until(lambda: not any(psutil.pid_exists(pid) for pid in pids))
+        wait_for(lambda: not any(psutil.pid_exists(pid) for pid in pids))
         assert pid_on(port) is None
     finally:
         process.kill()
