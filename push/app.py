@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from push import protocol as p
+from push.auth import TokenVerifier
 from push.controller import ConcurrencyController
 from push.engine import SimulatedEngine
 from push.heartbeat import run_heartbeat
@@ -40,6 +41,7 @@ def create_app(spec: Spec, *, secret: str, store: Store | None = None, metrics: 
         spec=spec, secret=secret, store=store, metrics=metrics, hub=Hub(store), controller=controller,
         engine=None,  # type: ignore[arg-type]  # set below: the engine publishes through the state
         rate=RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst),
+        verifier=TokenVerifier(secret, spec.auth.algorithm),
     )
 
     async def cache_put(key: str, events: list) -> None:  # type: ignore[type-arg]

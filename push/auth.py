@@ -48,6 +48,34 @@ def mint_token(
 
 def verify_token(token: str | None, secret: str, *, need: str, algorithm: str = "HS256") -> Claims:
     """Decode and check a token for one scope; raises AuthError with a stable reason."""
+    return _require_scope(_decode(token, secret, algorithm), need)
+
+
+class TokenVerifier:
+    """Checks tokens for one secret, remembering the claims of valid tokens until they expire.
+
+    An engine publishing every event with the same token, or a client reconnecting, pays the
+    HMAC and JSON decoding once instead of on every request.
+    """
+
+    def __init__(self, secret: str, algorithm: str = "HS256", max_cached: int = 10_000) -> None:
+        self.secret = secret
+        self.algorithm = algorithm
+        self.max_cached = max_cached
+        self._valid: dict[str, Claims] = {}
+
+    def verify(self, token: str | None, *, need: str) -> Claims:
+        claims = self._valid.get(token) if token else None
+        if claims is None or claims.exp <= time.time():
+            self._valid.pop(token or "", None)
+            claims = _decode(token, self.secret, self.algorithm)
+            if len(self._valid) >= self.max_cached:
+                self._valid.clear()
+            self._valid[token] = claims  # type: ignore[index]  # _decode refused an empty token
+        return _require_scope(claims, need)
+
+
+def _decode(token: str | None, secret: str, algorithm: str) -> Claims:
     if not token:
         raise AuthError("missing", "a token is required (Authorization: Bearer or ?token=)")
     try:
@@ -56,15 +84,19 @@ def verify_token(token: str | None, secret: str, *, need: str, algorithm: str = 
         raise AuthError("expired", "the token has expired") from None
     except jwt.PyJWTError:
         raise AuthError("invalid", "the token is not valid") from None
-    scope = claims.get("scope", "")
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    if need not in scopes:
-        raise AuthError("scope", f"the token lacks the '{need}' scope")
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub:
         raise AuthError("invalid", "the token's 'sub' must be a non-empty string")
+    scope = claims.get("scope", "")
+    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
     lang = claims.get("lang")
     return Claims(sub=sub, scopes=scopes, lang=lang if lang in LANGS else None, exp=float(claims["exp"]))
+
+
+def _require_scope(claims: Claims, need: str) -> Claims:
+    if need not in claims.scopes:
+        raise AuthError("scope", f"the token lacks the '{need}' scope")
+    return claims
 
 
 def bearer(header: str | None) -> str | None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("diagops.ws")
 
 CLOSE_WAIT_S = 1.0
+# Above this many bytes waiting in the kernel-side buffer the peer is behind: frames go to the
+# outbox, whose byte limit is the slow-consumer policy.
+DIRECT_WRITE_MAX_BUFFERED = 64 * 1024
 
 
 class Connection:
@@ -41,8 +44,8 @@ class Connection:
         self.last_seen = self.opened_at
         self.ping_sent_at: float | None = None
         self.close_reason: str | None = None  # set when the server ends the connection
-        self._wake = asyncio.Event()
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        # Started only while something is queued: an idle socket costs no task.
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def user(self) -> str:
@@ -57,6 +60,11 @@ class Connection:
         return self._put(Item(TEXT, text, len(text.encode()), 0.0, ""))
 
     def send_update(self, update: Update) -> bool:
+        """Write the shared pre-built frame at once when nothing is queued ahead of it and the
+        peer keeps up (no task wake-up, no per-subscriber framing); otherwise queue it."""
+        if self._write_now(update.frame):
+            self.metrics.count_sent(update.event, time.time() - update.accepted_at)
+            return True
         return self._put(Item(TEXT, update.encoded, update.nbytes, update.accepted_at, update.event))
 
     def send_ping(self) -> None:
@@ -70,6 +78,16 @@ class Connection:
         self.ping_sent_at = None
         self.last_seen = time.monotonic()
 
+    def _write_now(self, frame: bytes) -> bool:
+        """Order holds: whatever the writer popped is already in the transport (aiohttp writes an
+        uncompressed frame synchronously), and nothing else is queued."""
+        transport = self.transport
+        if (len(self.outbox) or transport is None or self.closing or transport.is_closing()
+                or transport.get_write_buffer_size() >= DIRECT_WRITE_MAX_BUFFERED):  # type: ignore[attr-defined]
+            return False
+        transport.write(frame)  # type: ignore[attr-defined]
+        return True
+
     def _put(self, item: Item) -> bool:
         if self.closing:
             return False
@@ -77,7 +95,8 @@ class Connection:
             self.metrics.slow_consumer_disconnects.inc()
             self.close_soon(CLOSE_POLICY, "slow", reason="slow")
             return False
-        self._wake.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued())
         return True
 
     def close_soon(self, code: int, message: str, *, reason: str) -> None:
@@ -90,7 +109,7 @@ class Connection:
     async def _close(self, code: int, message: str) -> None:
         """Send the close frame and wait briefly for the peer's; a peer that cannot
         take even that (a stuck reader) has its TCP connection aborted."""
-        self._writer.cancel()
+        self._stop_writer()
         stuck = self.close_reason == "slow"
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=CLOSE_WAIT_S)
@@ -102,9 +121,9 @@ class Connection:
 
     async def drain(self, timeout: float) -> None:
         """Wait until every queued frame is written (shutdown: nothing accepted is lost)."""
-        deadline = time.monotonic() + timeout
-        while len(self.outbox) and not self.ws.closed and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.wait([writer], timeout=timeout)
 
     async def close(self, code: int, message: str, *, reason: str) -> None:
         if self.close_reason is None:
@@ -113,28 +132,27 @@ class Connection:
 
     async def finish(self) -> None:
         """Stop the writer once the socket is gone."""
-        self._writer.cancel()
+        self._stop_writer()
 
-    async def _write_loop(self) -> None:
+    def _stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _write_queued(self) -> None:
+        """Drain the outbox, then end; `_put` starts a new one when something is queued again."""
         ws = self.ws
         outbox = self.outbox
-        latency = self.metrics.push_latency
-        sent = self.metrics.messages_sent
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while len(outbox):
-                    item = outbox.pop()
-                    if item.kind == TEXT:
-                        await ws.send_str(item.payload)  # type: ignore[arg-type]
-                        if item.accepted_at:
-                            latency.observe(max(time.time() - item.accepted_at, 0.0))
-                            sent.labels(item.event).inc()
-                    elif item.kind == PING:
-                        await ws.ping()
-                    else:
-                        await ws.pong(item.payload)  # type: ignore[arg-type]
+            while len(outbox):
+                item = outbox.pop()
+                if item.kind == TEXT:
+                    await ws.send_str(item.payload)  # type: ignore[arg-type]
+                    if item.accepted_at:
+                        self.metrics.count_sent(item.event, time.time() - item.accepted_at)
+                elif item.kind == PING:
+                    await ws.ping()
+                else:
+                    await ws.pong(item.payload)  # type: ignore[arg-type]
         except asyncio.CancelledError:
             raise
         except (ConnectionError, RuntimeError) as exc:

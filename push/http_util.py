@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from push.auth import AuthError, Claims, bearer, verify_token
+from push.auth import AuthError, Claims, bearer
 from push.state import ServiceState
 
 STATE: web.AppKey[ServiceState] = web.AppKey("state", ServiceState)
@@ -25,7 +25,7 @@ def authenticate(request: web.Request, need: str) -> Claims:
     """The caller's claims, or raise the 401/403 response (and count the failure)."""
     state = request.app[STATE]
     try:
-        return verify_token(request_token(request), state.secret, need=need, algorithm=state.spec.auth.algorithm)
+        return state.verifier.verify(request_token(request), need=need)
     except AuthError as exc:
         state.metrics.auth_failures.labels(exc.reason).inc()
         if exc.reason == "scope":

@@ -7,7 +7,7 @@ event) are written once whatever the backend.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from push.errors import complete_error_data
@@ -153,7 +153,7 @@ def advance(
         raise Regression(f"stage '{stage}' comes before the last one ('{current.stage}')")
 
     stored = dict(data)
-    nxt = Snapshot(**{**current.to_dict(), "meta": dict(current.meta)})
+    nxt = replace(current, meta=dict(current.meta))  # shallow: asdict() deep-copied the report every event
     nxt.seq = current.seq + 1
     nxt.updated_at = timestamp
     nxt.stage = stage

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from push.metrics_env import MULTIPROCESS_ENV
+from push.protocol import EVENTS
 
 # `_created` series double the exposition and no rule reads them.
 disable_created_metrics()
@@ -84,11 +85,17 @@ class Metrics:
         self.frame_errors = Counter(
             f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
         )
+        self._sent_by_event = {event: self.messages_sent.labels(event) for event in EVENTS}
         self.ws_disconnections.labels("client")
         for result in ("hit", "miss"):
             self.cache_requests.labels(result)
         for status in ("complete", "error"):
             self.diagnoses.labels(status)
+
+    def count_sent(self, event: str, latency_s: float) -> None:
+        """One diagnosis_update frame written: the hot path, so label children are looked up once."""
+        self._sent_by_event[event].inc()
+        self.push_latency.observe(latency_s if latency_s > 0 else 0.0)
 
     def observe_store(self, op: str, seconds: float, ok: bool) -> None:
         """The store's hook: latency of every call, and errors by operation."""

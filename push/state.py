@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from push.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
+    from push.auth import TokenVerifier
     from push.connection import Connection
     from push.controller import ConcurrencyController
     from push.engine import SimulatedEngine
@@ -28,6 +29,7 @@ class ServiceState:
     controller: ConcurrencyController
     engine: SimulatedEngine
     rate: RateLimiter
+    verifier: TokenVerifier
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from push import protocol as p
-from push.auth import AuthError, verify_token
+from push.auth import AuthError
 from push.connection import Connection
 from push.http_util import STATE, json_error, request_token
 from push.state import ServiceState
@@ -25,7 +25,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     try:
-        claims = verify_token(request_token(request), state.secret, need=p.SCOPE_SUBSCRIBE, algorithm=state.spec.auth.algorithm)
+        claims = state.verifier.verify(request_token(request), need=p.SCOPE_SUBSCRIBE)
     except AuthError as exc:
         state.metrics.auth_failures.labels(exc.reason).inc()
         state.metrics.ws_refused.labels("auth").inc()

@@ -15,6 +15,19 @@ from push.lifecycle import Snapshot
 from push.protocol import dumps, parse_timestamp, update_message
 
 
+def ws_text_frame(payload: bytes) -> bytes:
+    """An unmasked, uncompressed, final text frame (RFC 6455 5.2): what a server sends. Built once
+    per event, it goes byte for byte to every subscriber."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 class StoreUnavailable(Exception):
     """The backend cannot be reached; callers answer 503 and change nothing."""
 
@@ -29,18 +42,21 @@ class Update:
     encoded: str
     accepted_at: float  # epoch seconds, the moment the service accepted it
     nbytes: int  # UTF-8 size of `encoded`, counted once for every subscriber's send budget
+    frame: bytes  # `encoded` as a whole WebSocket text frame
 
     @classmethod
     def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float) -> Update:
         encoded = dumps(update_message(execution_id, seq, timestamp, event, data))
-        return cls(execution_id, seq, event, encoded, accepted_at, len(encoded.encode()))
+        payload = encoded.encode()
+        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), ws_text_frame(payload))
 
     @classmethod
     def decode(cls, encoded: str) -> Update:
         message = json.loads(encoded)
+        payload = encoded.encode()
         return cls(
             message["execution_id"], message["seq"], message["event"], encoded,
-            parse_timestamp(message["timestamp"]), len(encoded.encode()),
+            parse_timestamp(message["timestamp"]), len(payload), ws_text_frame(payload),
         )
 
     def message(self) -> dict[str, Any]:

@@ -100,3 +100,25 @@ async def test_memory_store_replays_by_seq():
     assert [u.seq for u in await store.events_after("e", 1)] == [2, 3]
     assert await store.events_after("missing", 0) == []
     await store.close()
+
+
+def test_the_verifier_remembers_valid_tokens_but_still_checks_scope_and_expiry():
+    import dataclasses
+    import time
+
+    from push.auth import AuthError, TokenVerifier, mint_token
+
+    secret = "s" * 32
+    verifier = TokenVerifier(secret)
+    good = mint_token(secret, "u", ("subscribe",))
+    assert verifier.verify(good, need="subscribe").sub == "u"
+    assert good in verifier._valid
+    with pytest.raises(AuthError) as refused:
+        verifier.verify(good, need="publish")  # remembered claims are still checked for scope
+    assert refused.value.reason == "scope"
+    # A remembered entry past its exp is not trusted: the token is decoded again.
+    verifier._valid[good] = dataclasses.replace(verifier._valid[good], exp=time.time() - 1)
+    assert verifier.verify(good, need="subscribe").exp > time.time()
+    with pytest.raises(AuthError) as invalid:
+        verifier.verify("not-a-token", need="subscribe")
+    assert invalid.value.reason == "invalid" and "not-a-token" not in verifier._valid
