@@ -123,8 +123,8 @@ async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 -
         return json_error(exc.status, code, exc.reason)
     except StoreUnavailable:
         return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly")
-    except asyncio.CancelledError:
-        raise
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # a client that left mid-request: aiohttp drops it quietly
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal", "internal error; it has been logged")

@@ -46,8 +46,11 @@ def utc_timestamp(epoch: float | None = None) -> str:
 
 
 def parse_timestamp(value: str) -> float:
-    """Epoch seconds from a contract timestamp; clients use it for delivery latency."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    """Epoch seconds from a contract timestamp; clients use it for delivery latency, so it is on
+    their hot path (fromisoformat is several times faster than strptime)."""
+    if not value.endswith("Z"):
+        raise ValueError(f"not a contract timestamp (UTC with a Z): {value!r}")
+    return datetime.fromisoformat(value).timestamp()
 
 
 def update_message(execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
