@@ -33,6 +33,13 @@ def _token(token: Optional[str], user: str, config: Optional[Path]) -> str:
     return mint_token(secret, user, ("subscribe",), ttl_s=3600, algorithm=spec.auth.algorithm)
 
 
+def _command_error(exc: Exception) -> CommandError:
+    """A request the service refused (bad token, unknown execution) is the caller's to fix (2);
+    a service that cannot be reached or gives up is the environment's (3)."""
+    status = getattr(exc, "status", None)
+    return CommandError(str(exc), EXIT_USAGE if status is not None and 400 <= status < 500 else EXIT_ENVIRONMENT)
+
+
 def _follow(context: Context, url: str, token: str, execution_id: str, as_json: bool, timeout: float) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -52,7 +59,7 @@ def _follow(context: Context, url: str, token: str, execution_id: str, as_json: 
         with bar:
             result = follow(url, token, execution_id, on_event=on_event, timeout=timeout)
     except ClientError as exc:
-        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+        raise _command_error(exc) from None
     final = result.final or {}
     summary = {"execution_id": execution_id, "event": final.get("event"), "events": len(result.events),
                "reconnects": result.reconnects, "polled": result.polled, "data": final.get("data", {})}
@@ -131,8 +138,7 @@ def run(
     try:
         started = start_diagnosis(url, resolved, body)
     except ClientError as exc:
-        code = EXIT_USAGE if "HTTP 400" in str(exc) else EXIT_ENVIRONMENT
-        raise CommandError(str(exc), code) from None
+        raise _command_error(exc) from None
     if not as_json:
         cached = " (from cache)" if started.get("cached") else ""
         context.err_console.print(f"started {started['execution_id']}{cached}")

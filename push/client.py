@@ -18,10 +18,17 @@ from typing import Any
 from push.protocol import FINAL_EVENTS
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# The HTTP status that means the same as a frame error, so callers treat both alike.
+FRAME_ERROR_STATUS = {"not_found": 404, "forbidden": 403}
 
 
 class ClientError(Exception):
-    """The service refused or could not be reached; one readable line."""
+    """The service refused or could not be reached; one readable line. `status` is the HTTP
+    status when the service answered (a refusal of the request), None when it could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -56,7 +63,7 @@ def http_json(method: str, url: str, token: str, body: Any = None, timeout: floa
             detail = json.loads(exc.read())["error"]["message"]
         except (ValueError, KeyError, TypeError):
             detail = exc.reason
-        raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
+        raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {url}: {reason}") from None
@@ -88,7 +95,7 @@ def follow(
                                              timeout=10, skip_utf8_validation=True)
         except websocket.WebSocketBadStatusException as exc:
             if exc.status_code in (401, 403):
-                raise ClientError(f"the service refused the token (HTTP {exc.status_code})") from None
+                raise ClientError(f"the service refused the token (HTTP {exc.status_code})", exc.status_code) from None
             ws = None
         except OSError:
             ws = None
@@ -126,7 +133,9 @@ def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Pro
             return got
         frame = json.loads(raw)
         if frame.get("type") == "error":
-            raise ClientError(f"{frame.get('code')}: {frame.get('message')}")
+            code = frame.get("code")
+            status = None if code == "unavailable" else FRAME_ERROR_STATUS.get(code, 400)
+            raise ClientError(f"{code}: {frame.get('message')}", status)
         if frame.get("type") != "diagnosis_update" or frame.get("seq", 0) <= progress.last_seq:
             continue
         _accept(frame, progress, on_event)

@@ -48,8 +48,9 @@ def utc_timestamp(epoch: float | None = None) -> str:
 def parse_timestamp(value: str) -> float:
     """Epoch seconds from a contract timestamp; clients use it for delivery latency, so it is on
     their hot path (fromisoformat is several times faster than strptime)."""
-    if not value.endswith("Z"):
-        raise ValueError(f"not a contract timestamp (UTC with a Z): {value!r}")
+    if not (21 <= len(value) <= 27 and value[10] == "T" and value[19] == "." and value[-1] == "Z"
+            and value[20:-1].isdigit()):
+        raise ValueError(f"not a contract timestamp (YYYY-MM-DDTHH:MM:SS.mmmZ): {value!r}")
     return datetime.fromisoformat(value).timestamp()
 
 

@@ -18,7 +18,7 @@ from loadtests.embedded import EmbeddedService
 from loadtests.plan import LOCUSTFILE
 from loadtests.results import load_schema
 from tests.loadtest.conftest import SECRET, run_cli
-from tests.loadtest.proxy import FaultProxy
+from tests.faultproxy import FaultProxy
 
 
 def test_a_short_run_on_the_embedded_service_completes_every_diagnosis(tmp_path: Path) -> None:

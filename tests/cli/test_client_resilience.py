@@ -1,0 +1,57 @@
+"""The terminal client (`diagops run`/`watch`, push.client) when the network misbehaves."""
+
+from __future__ import annotations
+
+import json
+
+import websocket
+
+from push.client import follow, start_diagnosis
+from tests.cli.test_cli_edge import diagops
+from tests.faultproxy import FaultProxy
+from tests.servicekit import SECRET, serve_process, token
+
+
+def test_a_dropped_socket_is_resumed_with_last_seq_and_nothing_is_missed(tmp_path):
+    with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "4"}) as svc:
+        port = int(svc.url.rsplit(":", 1)[1])
+        with FaultProxy(port, drop_every_bytes=700, max_drops=3) as proxy:
+            started = start_diagnosis(proxy.url, token(), {"brand": "Acme"})
+            result = follow(proxy.url, token(), started["execution_id"], timeout=60)
+        assert proxy.stats.drops >= 1
+    assert result.reconnects >= 1 and not result.polled
+    assert [e["seq"] for e in result.events] == list(range(1, len(result.events) + 1))
+    assert result.final["event"] == "complete"
+
+
+def test_when_no_socket_can_be_opened_the_client_polls(tmp_path):
+    with serve_process(tmp_path, env={"DIAGOPS_LIMITS__MAX_CONNECTIONS": "1"}) as svc:
+        holder = websocket.create_connection(svc.ws_url, header=[f"Authorization: Bearer {token()}"], timeout=5)
+        try:
+            done = diagops("run", "--brand", "Acme", "--url", svc.url, "--json", env={"DIAGOPS_JWT_SECRET": SECRET})
+        finally:
+            holder.close()
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["polled"] is True and body["event"] == "complete" and body["data"]["report"]
+
+
+def test_a_diagnosis_that_ends_in_error_exits_1_with_the_friendly_message(tmp_path):
+    env = {"DIAGOPS_ENGINE__FAILURE_RATE": "1", "DIAGOPS_ENGINE__FAILURE_TYPE": "RATE_LIMITED"}
+    with serve_process(tmp_path, env=env) as svc:
+        done = diagops("run", "--brand", "Acme", "--lang", "en", "--url", svc.url, env={"DIAGOPS_JWT_SECRET": SECRET})
+        started = start_diagnosis(svc.url, token(), {"brand": "Other"})
+        watched = diagops("watch", started["execution_id"], "--url", svc.url, "--token", token(), "--json")
+    assert done.returncode == 1
+    assert "RATE_LIMITED" in done.stdout and "Too many requests" in done.stdout and "retry later" in done.stdout
+    assert watched.returncode == 1 and json.loads(watched.stdout)["data"]["retryable"] is True
+
+
+def test_refusals_are_one_line_usage_errors_not_retry_loops(tmp_path):
+    with serve_process(tmp_path) as svc:
+        unknown = diagops("watch", "e-unknown", "--url", svc.url, "--token", token())
+        bad_request = diagops("run", "--brand", "x", "--lang", "fr", "--url", svc.url, "--token", token())
+        done = diagops("watch", "e-anything", "--url", svc.url, "--token", "not-a-token")
+    assert unknown.returncode == 2 and "not_found" in unknown.stderr
+    assert bad_request.returncode == 2 and "HTTP 400" in bad_request.stderr and "'lang'" in bad_request.stderr
+    assert done.returncode == 2 and "refused the token" in done.stderr
