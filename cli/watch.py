@@ -105,7 +105,8 @@ def watch(
 ) -> None:
     """Follow a diagnosis to its end: live progress, resume after drops, polling fallback.
 
-    Exit codes: 0 complete, 1 the diagnosis ended in error, 3 service unreachable.
+    Exit codes: 0 complete, 1 the diagnosis ended in error, 2 refused (token, unknown
+    execution), 3 service unreachable.
     """
     _follow(get_context(ctx), url, _token(token, user, config), execution_id, as_json, timeout)
 
