@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from cli.artifacts import write_or_check
 from cli.config import load_for_command
 from cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
 
@@ -18,20 +19,6 @@ app = typer.Typer(name="alerts", help="Generate and test the Prometheus alert ru
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="alerts")
-
-
-def _write_or_check(path: Path, text: str, check: bool) -> bool:
-    """Write `text` to `path`, or with `check` only report whether it differs. True when it changed/differs."""
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    if check:
-        return current != text
-    if current != text:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot write {path}: {exc.strerror}", EXIT_USAGE) from None
-    return current != text
 
 
 @app.command("generate")
@@ -63,7 +50,7 @@ def generate(
         typer.echo(rules_text, nl=False)
         return
     runbook = runbook if runbook is not None else out.parent / "RUNBOOK.md"
-    changed = [str(p) for p, text in ((out, rules_text), (runbook, runbook_text)) if _write_or_check(p, text, check)]
+    changed = [str(p) for p, text in ((out, rules_text), (runbook, runbook_text)) if write_or_check(p, text, check)]
     alerts = [a.name for g in groups for a in g.alerts]
     recordings = sum(len(g.recordings) for g in groups)
     if json_out:

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
+from cli.artifacts import write_or_check
 from cli.config import load_for_command
-from cli.context import EXIT_FAILED, EXIT_USAGE, CommandError, get_context
+from cli.context import EXIT_FAILED, CommandError, get_context
 
 DASHBOARD = Path("dashboards/diagops.json")
 
@@ -39,14 +40,7 @@ def generate(
     if str(out) == "-":
         typer.echo(text, nl=False)
         return
-    current = out.read_text(encoding="utf-8") if out.is_file() else None
-    differs = current != text
-    if not check and differs:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot write {out}: {exc.strerror}", EXIT_USAGE) from None
+    differs = write_or_check(out, text, check)
     context = get_context(ctx)
     import json
 
