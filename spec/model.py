@@ -59,6 +59,9 @@ class CacheSpec(Section):
 
 class StoreSpec(Section):
     retention_s: float = Field(24 * 3600.0, gt=0, description="how long a finished execution is kept")
+    abandoned_after_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="an unfinished execution with no event for this long is dropped"
+    )
     max_events_per_execution: int = Field(1000, ge=10)
 
 

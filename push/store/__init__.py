@@ -23,6 +23,7 @@ def open_store(spec: Spec) -> Store:
     return MemoryStore(
         MemoryStoreConfig(
             retention_s=spec.store.retention_s,
+            abandoned_after_s=spec.store.abandoned_after_s,
             max_events_per_execution=spec.store.max_events_per_execution,
             cache_max_entries=spec.cache.max_entries,
         )

@@ -21,19 +21,23 @@ from push.store.base import OnOperation, Store, Update
 @dataclass
 class MemoryStoreConfig:
     retention_s: float = 24 * 3600.0
+    abandoned_after_s: float = 7 * 24 * 3600.0
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
 
 
 class _Executions:
-    """Events and snapshots by execution id, with retention of finished ones."""
+    """Events and snapshots by execution id; finished ones are kept `retention_s`, unfinished
+    ones until they have been silent for `abandoned_after_s` (an engine that died mid-way)."""
 
-    def __init__(self, retention_s: float, max_events: int) -> None:
+    def __init__(self, retention_s: float, max_events: int, abandoned_after_s: float = 7 * 24 * 3600.0) -> None:
         self.retention_s = retention_s
+        self.abandoned_after_s = abandoned_after_s
         self.max_events = max_events
         self.snapshots: dict[str, Snapshot] = {}
         self.events: dict[str, list[Update]] = {}
         self.finished_at: dict[str, float] = {}
+        self.last_event_at: dict[str, float] = {}
 
     def append(self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None) -> Update:
         now = time.time()
@@ -47,6 +51,9 @@ class _Executions:
         self.events.setdefault(execution_id, []).append(update)
         if snapshot.final:
             self.finished_at[execution_id] = now
+            self.last_event_at.pop(execution_id, None)
+        else:
+            self.last_event_at[execution_id] = now
         return update
 
     def after(self, execution_id: str, seq: int) -> list[Update]:
@@ -56,10 +63,12 @@ class _Executions:
 
     def expire(self, now: float) -> int:
         old = [eid for eid, at in self.finished_at.items() if now - at > self.retention_s]
+        old += [eid for eid, at in self.last_event_at.items() if now - at > self.abandoned_after_s]
         for eid in old:
             self.snapshots.pop(eid, None)
             self.events.pop(eid, None)
             self.finished_at.pop(eid, None)
+            self.last_event_at.pop(eid, None)
         return len(old)
 
 
@@ -91,7 +100,9 @@ class _LruCache:
 class MemoryStore:
     def __init__(self, config: MemoryStoreConfig | None = None) -> None:
         self.config = config or MemoryStoreConfig()
-        self._executions = _Executions(self.config.retention_s, self.config.max_events_per_execution)
+        self._executions = _Executions(
+            self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s
+        )
         self._cache = _LruCache(self.config.cache_max_entries)
         self._listeners: list[asyncio.Queue[Update]] = []
         self._sweeper: asyncio.Task[None] | None = None
@@ -150,7 +161,7 @@ class MemoryStore:
         self._cache.put(key, events, time.time() + ttl_s)
 
     async def _sweep(self) -> None:
-        interval = min(60.0, max(self.config.retention_s / 4, 0.05))
+        interval = min(60.0, max(min(self.config.retention_s, self.config.abandoned_after_s) / 4, 0.05))
         while True:
             await asyncio.sleep(interval)
             self._executions.expire(time.time())

@@ -77,6 +77,7 @@ class RedisStoreConfig:
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "diagops:"
     retention_s: float = 24 * 3600.0
+    abandoned_after_s: float = 7 * 24 * 3600.0  # TTL of an unfinished execution, renewed by each event
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
     socket_timeout_s: float = 2.0
@@ -133,6 +134,7 @@ class RedisStore:
             RedisStoreConfig(
                 url=spec.service.redis_url,
                 retention_s=spec.store.retention_s,
+                abandoned_after_s=spec.store.abandoned_after_s,
                 max_events_per_execution=spec.store.max_events_per_execution,
                 cache_max_entries=spec.cache.max_entries,
             ),
@@ -269,7 +271,8 @@ class RedisStore:
                 confirmed = True
                 continue
             update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
-            retention_ms = max(1, int(self.config.retention_s * 1000)) if snapshot.final else 0
+            ttl_s = self.config.retention_s if snapshot.final else self.config.abandoned_after_s
+            retention_ms = max(1, int(ttl_s * 1000))
             async with self._slot():
                 written, payload = await self._guard(self._eval("append", keys=keys, args=[
                     _version(current), snapshot.seq - 1, _version(snapshot),

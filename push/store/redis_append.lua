@@ -14,7 +14,8 @@
 -- KEYS[1] snapshot (hash: v = version, doc = JSON)   KEYS[2] event log (list)
 -- ARGV[1] expected version ("" when the execution is new)   ARGV[2] expected seq
 -- ARGV[3] new version   ARGV[4] new snapshot JSON   ARGV[5] envelope
--- ARGV[6] channel       ARGV[7] retention in ms, "0" while not final
+-- ARGV[6] channel       ARGV[7] TTL in ms: retention once final, else the abandoned-after
+--                       time (renewed by every event), "0" for none
 local version = redis.call('HGET', KEYS[1], 'v')
 if not version then
   -- A log without a snapshot is what is left of an expired execution (their

@@ -82,6 +82,16 @@ def test_finished_executions_expire_after_retention():
     assert "done" not in ex.snapshots and "running" in ex.snapshots
 
 
+def test_unfinished_executions_are_dropped_once_abandoned():
+    ex = _Executions(retention_s=10, max_events=100, abandoned_after_s=60)
+    ex.append("stuck", "progress", {}, "u", None)
+    ex.append("busy", "progress", {}, "u", None)
+    now = __import__("time").time()
+    ex.last_event_at["stuck"] -= 61
+    assert ex.expire(now) == 1
+    assert "stuck" not in ex.snapshots and "busy" in ex.snapshots
+
+
 def test_lru_cache_bounds_entries_and_honours_ttl():
     cache = _LruCache(2)
     cache.put("a", [], 100.0)

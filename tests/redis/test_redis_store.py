@@ -126,7 +126,7 @@ async def test_a_listener_in_one_store_gets_what_another_publishes_in_order(make
 
 
 async def test_finished_execution_expires_after_retention_unfinished_one_stays(make_store, redis_server: RedisServer, prefix: str) -> None:
-    store = await make_store(retention_s=0.5)
+    store = await make_store(retention_s=0.5, abandoned_after_s=3600)
     await store.publish("done", "progress", {"progress": 1}, owner="u")
     await store.publish("done", "complete", {"report": {}})
     await store.publish("open", "progress", {"progress": 1}, owner="u")
@@ -135,7 +135,7 @@ async def test_finished_execution_expires_after_retention_unfinished_one_stays(m
         for key in (f"{prefix}{{done}}:snap", f"{prefix}{{done}}:events"):
             assert 0 < await raw.pttl(key) <= 500
         for key in (f"{prefix}{{open}}:snap", f"{prefix}{{open}}:events"):
-            assert await raw.pttl(key) == -1  # kept while running, as in memory
+            assert 500 < await raw.pttl(key) <= 3_600_000  # kept while running, until abandoned
     finally:
         await raw.aclose()
     await eventually(_gone(store, "done"), timeout=5)
@@ -306,3 +306,10 @@ async def test_a_log_left_without_its_snapshot_does_not_prefix_a_new_execution(m
     other = await make_store()
     assert (await other.publish("e", "progress", {"progress": 5}, owner="v")).seq == 1
     assert [u.seq for u in await other.events_after("e", 0)] == [1]
+
+
+async def test_an_unfinished_execution_silent_past_abandoned_after_is_dropped(make_store) -> None:
+    store = await make_store(abandoned_after_s=0.3)
+    await store.publish("stuck", "progress", {"progress": 1}, owner="u")
+    await eventually(_gone(store, "stuck"), timeout=5)
+    assert await store.events_after("stuck", 0) == []
