@@ -40,8 +40,7 @@ class Connection:
         self.metrics = metrics
         self.outbox = Outbox(max_queue_bytes)
         self.subscriptions: dict[str, Any] = {}  # execution_id -> hub.Subscription
-        self.opened_at = time.monotonic()
-        self.last_seen = self.opened_at
+        self.last_seen = time.monotonic()
         self.ping_sent_at: float | None = None
         self.close_reason: str | None = None  # set when the server ends the connection
         # Started only while something is queued: an idle socket costs no task.

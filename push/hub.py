@@ -99,9 +99,6 @@ class Hub:
         for execution_id in list(conn.subscriptions):
             self.unsubscribe(conn, execution_id)
 
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._by_execution.values())
-
     def _offer(self, sub: Subscription, update: Update) -> None:
         if sub.replaying:
             sub.pending.append(update)
