@@ -10,12 +10,13 @@ from aiohttp import web
 from push.diagnosis import InvalidRequest, parse_request
 from push.engine import queued_event
 from push.http_util import STATE, authenticate, json_error, read_json
-from push.lifecycle import PublishRefused
+from push.lifecycle import AlreadyStored, PublishRefused
 from push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
 from push.store.base import StoreUnavailable
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 1.0
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def _unavailable() -> web.Response:
@@ -117,8 +118,14 @@ async def publish_event(request: web.Request) -> web.Response:
         lang = lang or data.pop("lang", None)
     if owner is not None and (not isinstance(owner, str) or not owner):
         return json_error(400, "bad_request", "'owner' must be a non-empty string")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        return json_error(400, "bad_request", f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     try:
-        update = await state.publish(request.match_info["execution_id"], body.get("event"), data, owner=owner, lang=lang)
+        update = await state.publish(request.match_info["execution_id"], body.get("event"), data, owner=owner, lang=lang,
+                                     idempotency_key=key)
+    except AlreadyStored as retry:
+        return web.json_response({"seq": retry.seq, "duplicate": True}, status=202)
     except PublishRefused as exc:
         return json_error(exc.status, exc.code, exc.message)
     except StoreUnavailable:

@@ -50,6 +50,19 @@ class TooManyEvents(PublishRefused):
     code = "too_many_events"
 
 
+class AlreadyStored(Exception):
+    """Not a refusal: a publisher retried an event the execution already holds under the same
+    idempotency key (say its first try was stored but the answer was lost). Nothing is stored
+    again; the publisher is told the original seq."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(seq)
+        self.seq = seq
+
+
+IDEMPOTENCY_KEYS = "idempotency_keys"  # in Snapshot.meta: key -> seq, stored atomically with each event
+
+
 @dataclass
 class Snapshot:
     """The latest state of one execution: what the polling endpoint answers."""
@@ -129,12 +142,18 @@ def advance(
     owner: str | None = None,
     lang: str | None = None,
     max_events: int | None = None,
+    idempotency_key: str | None = None,
 ) -> tuple[Snapshot, dict[str, Any]]:
     """The next snapshot and the data to store for one event, or PublishRefused.
 
-    The caller stores both atomically; a refused event changes nothing and uses no seq.
+    The caller stores both atomically; a refused event changes nothing and uses no seq. An
+    event whose idempotency key the execution already holds raises AlreadyStored.
     """
     validate_event(event, data)
+    if current is not None and idempotency_key is not None:
+        seq = current.meta.get(IDEMPOTENCY_KEYS, {}).get(idempotency_key)
+        if seq is not None:
+            raise AlreadyStored(seq)
     if current is None:
         if not owner:
             raise NoOwner("the first event of an execution must carry 'owner'")
@@ -155,6 +174,8 @@ def advance(
     stored = dict(data)
     nxt = replace(current, meta=dict(current.meta))  # shallow: asdict() deep-copied the report every event
     nxt.seq = current.seq + 1
+    if idempotency_key is not None:
+        nxt.meta[IDEMPOTENCY_KEYS] = {**current.meta.get(IDEMPOTENCY_KEYS, {}), idempotency_key: nxt.seq}
     nxt.updated_at = timestamp
     nxt.stage = stage
     nxt.progress = progress

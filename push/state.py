@@ -35,13 +35,14 @@ class ServiceState:
 
     async def publish(
         self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
-        count_outcome: bool = True,
+        count_outcome: bool = True, idempotency_key: str | None = None,
     ) -> Update:
         """The one way an event enters the service (engine, cache replay, publish API):
         store it, then count final outcomes. Cache replays pass `count_outcome=False`:
         they are counted as cache hits, and counting them as diagnoses too would dilute
         the error-rate and duration objectives with instant successes."""
-        update = await self.store.publish(execution_id, event, data, owner=owner, lang=lang)
+        update = await self.store.publish(execution_id, event, data, owner=owner, lang=lang,
+                                          idempotency_key=idempotency_key)
         if update.final and count_outcome:
             await self._count_final(update, data)
         return update

@@ -96,11 +96,13 @@ class Store(Protocol):
         """Return when the backend answers; raise StoreUnavailable otherwise (feeds /readyz)."""
 
     async def publish(
-        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
+        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Update:
         """Validate with `lifecycle.advance`, then atomically assign the next seq, store the
         event and the new snapshot, and broadcast it to every process's `listen()`.
-        Raises lifecycle.PublishRefused (nothing stored) or StoreUnavailable."""
+        Raises lifecycle.PublishRefused (nothing stored), lifecycle.AlreadyStored (a retry of a
+        stored event: nothing stored again) or StoreUnavailable."""
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         """Stored events with seq > after, in order."""

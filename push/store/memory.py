@@ -39,12 +39,14 @@ class _Executions:
         self.finished_at: dict[str, float] = {}
         self.last_event_at: dict[str, float] = {}
 
-    def append(self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None) -> Update:
+    def append(self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None,
+               idempotency_key: str | None = None) -> Update:
         now = time.time()
         timestamp = utc_timestamp(now)
         snapshot, stored = advance(
             self.snapshots.get(execution_id), execution_id, event, data,
             timestamp=timestamp, now=now, owner=owner, lang=lang, max_events=self.max_events,
+            idempotency_key=idempotency_key,
         )
         update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
         self.snapshots[execution_id] = snapshot
@@ -124,10 +126,11 @@ class MemoryStore:
         return None
 
     async def publish(
-        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
+        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Update:
         started = time.perf_counter()
-        update = self._executions.append(execution_id, event, data, owner, lang)
+        update = self._executions.append(execution_id, event, data, owner, lang, idempotency_key)
         self._timed("publish", started)
         for queue in self._listeners:
             queue.put_nowait(update)

@@ -53,7 +53,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from push.lifecycle import PublishRefused, Snapshot, advance
+from push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from push.protocol import utc_timestamp
 from push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
 from push.store.redis_feed import Backoff, LiveFeed
@@ -211,22 +211,24 @@ class RedisStore:
     # -- events ------------------------------------------------------------
 
     async def publish(
-        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None
+        self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Update:
         started = time.perf_counter()
         ok = False
         try:
-            update = await self._publish(execution_id, event, data, owner, lang)
+            update = await self._publish(execution_id, event, data, owner, lang, idempotency_key)
             ok = True
             return update
-        except PublishRefused:
-            ok = True  # the store answered; the event broke a rule
+        except (PublishRefused, AlreadyStored):
+            ok = True  # the store answered; the event broke a rule, or was a retry
             raise
         finally:
             self._observe("publish", time.perf_counter() - started, ok)
 
     async def _publish(
-        self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None
+        self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None,
+        idempotency_key: str | None,
     ) -> Update:
         # One append at a time per execution in this process: the compare-and-swap then only
         # races other processes, and this process's publishers go in call order (FIFO lock),
@@ -234,13 +236,14 @@ class RedisStore:
         # some of them past max_append_attempts.
         async with self._appending.hold(execution_id):
             try:
-                return await self._append_with_retries(execution_id, event, data, owner, lang)
+                return await self._append_with_retries(execution_id, event, data, owner, lang, idempotency_key)
             except StoreUnavailable:
                 self._recent.drop(execution_id)  # the append may or may not have landed
                 raise
 
     async def _append_with_retries(
-        self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None
+        self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None,
+        idempotency_key: str | None,
     ) -> Update:
         keys = [self._snap_key(execution_id), self._events_key(execution_id)]
         current = self._recent.get(execution_id)
@@ -260,6 +263,7 @@ class RedisStore:
                 snapshot, stored = advance(  # raises PublishRefused: nothing written
                     current, execution_id, event, data, timestamp=timestamp, now=now,
                     owner=owner, lang=lang, max_events=self.config.max_events_per_execution,
+                    idempotency_key=idempotency_key,
                 )
             except PublishRefused:
                 if confirmed:

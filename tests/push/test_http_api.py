@@ -164,3 +164,20 @@ async def test_health_readiness_and_metrics(service):
 async def test_unknown_paths_answer_json_errors(service):
     async with service.session.get(f"{service.url}/nope") as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_a_retried_publish_with_the_same_idempotency_key_is_stored_once(service):
+    url = f"{service.url}/api/v1/executions/ext-i/events"
+    headers = {**bearer("engine", ("publish",)), "Idempotency-Key": "evt-1"}
+    first = {"event": "progress", "owner": "u", "data": {"progress": 10}}
+    async with service.session.post(url, json=first, headers=headers) as resp:
+        assert (resp.status, await resp.json()) == (202, {"seq": 1})
+    async with service.session.post(url, json=first, headers=headers) as resp:  # the retry
+        assert (resp.status, await resp.json()) == (202, {"seq": 1, "duplicate": True})
+    headers["Idempotency-Key"] = "evt-2"
+    async with service.session.post(url, json={"event": "progress", "data": {"progress": 20}}, headers=headers) as resp:
+        assert (resp.status, await resp.json()) == (202, {"seq": 2})
+    assert [u.seq for u in await service.state.store.events_after("ext-i", 0)] == [1, 2]
+    headers["Idempotency-Key"] = "x" * 201
+    async with service.session.post(url, json={"event": "progress", "data": {}}, headers=headers) as resp:
+        assert resp.status == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 import json
 import re
 from typing import Any
@@ -68,7 +69,8 @@ class Watcher:
 
 class Publisher:
     """Publishes through the HTTP API of several processes, retrying a refused (503) or
-    unanswered event on the next process until one stores it."""
+    unanswered event on the next process until one stores it. Every event carries an
+    Idempotency-Key, so a retry of an event whose first try was stored is not stored again."""
 
     def __init__(self, session: aiohttp.ClientSession, urls: list[str]) -> None:
         self.session = session
@@ -81,13 +83,14 @@ class Publisher:
         body: dict[str, Any] = {"event": event, "data": data}
         if owner:
             body["owner"] = owner
+        headers = {"Authorization": f"Bearer {PUBLISH_TOKEN}", "Idempotency-Key": uuid.uuid4().hex}  # one per event
         while True:
             url = self.urls[self.index % len(self.urls)]
             self.index += 1
             try:
                 async with self.session.post(
                     f"{url}/api/v1/executions/{execution_id}/events", json=body,
-                    headers={"Authorization": f"Bearer {PUBLISH_TOKEN}"}, timeout=aiohttp.ClientTimeout(total=5),
+                    headers=headers, timeout=aiohttp.ClientTimeout(total=5),
                 ) as resp:
                     answer = await resp.json()
                     if resp.status == 202:

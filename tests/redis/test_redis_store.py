@@ -313,3 +313,15 @@ async def test_an_unfinished_execution_silent_past_abandoned_after_is_dropped(ma
     await store.publish("stuck", "progress", {"progress": 1}, owner="u")
     await eventually(_gone(store, "stuck"), timeout=5)
     assert await store.events_after("stuck", 0) == []
+
+
+async def test_an_idempotency_key_stores_a_retried_event_once_across_processes(make_store) -> None:
+    from push.lifecycle import AlreadyStored
+
+    store_a, store_b = await make_store(), await make_store()
+    await store_a.publish("k", "progress", {"progress": 1}, owner="u", idempotency_key="e1")
+    with pytest.raises(AlreadyStored) as again:  # the retry lands on another process
+        await store_b.publish("k", "progress", {"progress": 1}, idempotency_key="e1")
+    assert again.value.seq == 1
+    assert (await store_b.publish("k", "progress", {"progress": 2}, idempotency_key="e2")).seq == 2
+    assert [u.seq for u in await store_a.events_after("k", 0)] == [1, 2]
