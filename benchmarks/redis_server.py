@@ -14,17 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tests.servicekit import free_port
+
 
 @dataclass(frozen=True)
 class LocalRedis:
     url: str
     pid: int  # so a benchmark can count Redis's CPU with the service's
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
@@ -41,7 +37,7 @@ def local_redis(binary: str = "redis-server") -> Iterator[LocalRedis]:
     """A fresh redis-server on a free port until the block ends; then stopped and removed."""
     path = shutil.which(binary) or "/usr/bin/redis-server"
     workdir = tempfile.mkdtemp(prefix="diagops-bench-redis-")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [path, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--appendonly", "yes",
          "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", f"{workdir}/redis.log"],
