@@ -16,6 +16,7 @@ from typing import Any
 from push.lifecycle import Snapshot, advance
 from push.protocol import utc_timestamp
 from push.store.base import OnOperation, Store, Update
+from push.store.broadcast import Broadcast
 
 
 @dataclass
@@ -106,7 +107,7 @@ class MemoryStore:
             self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s
         )
         self._cache = _LruCache(self.config.cache_max_entries)
-        self._listeners: list[asyncio.Queue[Update]] = []
+        self._feed: Broadcast[Update] = Broadcast()
         self._sweeper: asyncio.Task[None] | None = None
         self.on_operation: OnOperation | None = None
 
@@ -132,8 +133,7 @@ class MemoryStore:
         started = time.perf_counter()
         update = self._executions.append(execution_id, event, data, owner, lang, idempotency_key)
         self._timed("publish", started)
-        for queue in self._listeners:
-            queue.put_nowait(update)
+        self._feed.put(update)
         return update
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
@@ -148,14 +148,8 @@ class MemoryStore:
         self._timed("snapshot", started)
         return snapshot
 
-    async def listen(self) -> AsyncIterator[Update]:
-        queue: asyncio.Queue[Update] = asyncio.Queue()
-        self._listeners.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._listeners.remove(queue)
+    def listen(self) -> AsyncIterator[Update]:
+        return self._feed.listen()
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
         return self._cache.get(key, time.time())

@@ -304,17 +304,10 @@ class RedisStore:
         raw = await self._redis().hget(self._snap_key(execution_id), "doc")
         return None if raw is None else Snapshot.from_dict(json.loads(raw))
 
-    async def listen(self) -> AsyncIterator[Update | Resync]:
+    def listen(self) -> AsyncIterator[Update | Resync]:
         if self._feed is None:
             raise RuntimeError("RedisStore.listen() before start()")
-        queue: asyncio.Queue[Update | Resync] = asyncio.Queue()
-        feed = self._feed
-        feed.listeners.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            feed.listeners.remove(queue)
+        return self._feed.listeners.listen()
 
     # -- result cache ------------------------------------------------------
 

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from push.store.base import RESYNC, Resync, Update
+from push.store.broadcast import Broadcast
 
 log = logging.getLogger("diagops.store.redis")
 
@@ -75,7 +76,7 @@ class LiveFeed:
         self._pong_timeout_s = pong_timeout_s
         self._backoff = backoff
         self._on_error = on_error
-        self.listeners: list[asyncio.Queue[Update | Resync]] = []
+        self.listeners: Broadcast[Update | Resync] = Broadcast()
         self.ready = asyncio.Event()
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
@@ -93,10 +94,6 @@ class LiveFeed:
             self._task = None
         self.ready.clear()
 
-    def _broadcast(self, item: Update | Resync) -> None:
-        for queue in self.listeners:
-            queue.put_nowait(item)
-
     async def _run(self) -> None:
         interrupted = False
         while True:
@@ -108,7 +105,7 @@ class LiveFeed:
                 if interrupted:
                     self.reconnects += 1
                     log.info("redis live feed subscribed again; listeners re-read the log")
-                    self._broadcast(RESYNC)
+                    self.listeners.put(RESYNC)
                 await self._read(pubsub)
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 if not interrupted or self.ready.is_set():
@@ -153,7 +150,7 @@ class LiveFeed:
                     except (ValueError, KeyError, TypeError) as exc:
                         log.error("ignored an undecodable message on %s: %s", self._channel, exc)
                         continue
-                    self._broadcast(update)
+                    self.listeners.put(update)
                 continue
             if ping_sent is not None and now - ping_sent > self._pong_timeout_s:
                 raise TimeoutError(f"no pong from redis within {self._pong_timeout_s} s")
