@@ -18,7 +18,7 @@ def _is_usage_error(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected failures print one line, tracebacks only with --debug."""
     from cli import app
-    from cli.context import EXIT_INTERNAL, EXIT_INTERRUPTED, CommandError
+    from cli.context import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
     from spec import SpecError
 
     args = sys.argv[1:] if argv is None else argv
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"diagops: error: config: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("diagops: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from push.diagnosis import InvalidRequest, parse_request
 from push.engine import queued_event
-from push.http_util import STATE, authenticate, json_error, read_json
-from push.lifecycle import AlreadyStored, PublishRefused
+from push.http_util import STATE, authenticate, json_error, json_refusal, read_json
+from push.lifecycle import AlreadyStored, PublishRefused, Snapshot
 from push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
 from push.store.base import StoreUnavailable
 
@@ -28,9 +28,9 @@ async def start_diagnosis(request: web.Request) -> web.Response:
     state = request.app[STATE]
     claims = authenticate(request, SCOPE_SUBSCRIBE)
     body = await read_json(request)
-    default_lang = body.get("lang") if isinstance(body, dict) and "lang" in body else (claims.lang or state.spec.auth.default_lang)
     try:
-        diagnosis = parse_request(body, default_lang=default_lang, default_platforms=state.spec.engine.platforms)
+        diagnosis = parse_request(body, default_lang=claims.lang or state.spec.auth.default_lang,
+                                  default_platforms=state.spec.engine.platforms)
     except InvalidRequest as exc:
         return json_error(400, "invalid_request", str(exc))
     execution_id = f"e-{uuid.uuid4().hex}"
@@ -61,17 +61,15 @@ async def start_diagnosis(request: web.Request) -> web.Response:
     )
 
 
-async def _owned_snapshot(request: web.Request):  # noqa: ANN202 - Snapshot or raises
+async def _owned_snapshot(request: web.Request) -> Snapshot:
     state = request.app[STATE]
     claims = authenticate(request, SCOPE_SUBSCRIBE)
     execution_id = request.match_info["execution_id"]
     snapshot = await state.store.snapshot(execution_id)
     if snapshot is None:
-        raise web.HTTPNotFound(text=f'{{"error": {{"code": "not_found", "message": "no execution {execution_id}"}}}}',
-                               content_type="application/json")
+        raise json_refusal(web.HTTPNotFound, "not_found", f"no execution {execution_id}")
     if snapshot.owner != claims.sub:
-        raise web.HTTPForbidden(text='{"error": {"code": "forbidden", "message": "this execution belongs to another user"}}',
-                                content_type="application/json")
+        raise json_refusal(web.HTTPForbidden, "forbidden", "this execution belongs to another user")
     return snapshot
 
 
@@ -152,9 +150,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    state.metrics.ws_connections.set(len(state.connections))
-    body, content_type = state.metrics.exposition()
+    body, content_type = request.app[STATE].metrics.exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,12 @@ def json_error(status: int, code: str, message: str, **headers: str) -> web.Resp
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers or None)
 
 
+def json_refusal(exc_class: type[web.HTTPException], code: str, message: str, **headers: str) -> web.HTTPException:
+    """The same body as an exception, for helpers that refuse on their caller's behalf."""
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return exc_class(text=body, content_type="application/json", headers=headers or None)
+
+
 def request_token(request: web.Request) -> str | None:
     return bearer(request.headers.get("Authorization")) or request.query.get("token")
 
@@ -29,19 +36,9 @@ def authenticate(request: web.Request, need: str) -> Claims:
     except AuthError as exc:
         state.metrics.auth_failures.labels(exc.reason).inc()
         if exc.reason == "scope":
-            raise web.HTTPForbidden(
-                text=_body("forbidden", exc.message), content_type="application/json"
-            ) from None
-        raise web.HTTPUnauthorized(
-            text=_body("unauthorized", exc.message), content_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="diagops"'},
-        ) from None
-
-
-def _body(code: str, message: str) -> str:
-    import json
-
-    return json.dumps({"error": {"code": code, "message": message}})
+            raise json_refusal(web.HTTPForbidden, "forbidden", exc.message) from None
+        raise json_refusal(web.HTTPUnauthorized, "unauthorized", exc.message,
+                           **{"WWW-Authenticate": 'Bearer realm="diagops"'}) from None
 
 
 async def read_json(request: web.Request) -> Any:
@@ -49,4 +46,4 @@ async def read_json(request: web.Request) -> Any:
     try:
         return await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text=_body("bad_json", "the body is not valid JSON"), content_type="application/json") from None
+        raise json_refusal(web.HTTPBadRequest, "bad_json", "the body is not valid JSON") from None

@@ -103,9 +103,10 @@ async def handle_frame(state: ServiceState, conn: Connection, text: str) -> None
     elif kind == "subscribe":
         await _subscribe(state, conn, frame)
     elif kind == "unsubscribe":
-        if _require_execution_id(state, conn, frame) is not None:
-            state.hub.unsubscribe(conn, frame["execution_id"])
-            conn.send_frame({"type": "unsubscribed", "execution_id": frame["execution_id"]})
+        unsubscribed = _require_execution_id(state, conn, frame)
+        if unsubscribed is not None:
+            state.hub.unsubscribe(conn, unsubscribed)
+            conn.send_frame({"type": "unsubscribed", "execution_id": unsubscribed})
     else:
         _reply_error(state, conn, p.UNKNOWN_TYPE, f"unknown message type {str(kind)[:40]!r}", execution_id)
 

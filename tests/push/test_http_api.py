@@ -59,6 +59,9 @@ async def test_polling_someone_elses_or_an_unknown_execution(service):
         assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
     async with service.session.get(f"{service.url}/api/v1/executions/e-nope", headers=bearer()) as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    async with service.session.get(f"{service.url}/api/v1/executions/e%22x%5C", headers=bearer()) as resp:
+        assert resp.status == 404  # an id with JSON syntax in it still gets a well-formed body
+        assert (await resp.json())["error"]["message"] == 'no execution e"x\\'
     async with service.session.get(f"{service.url}/api/v1/executions/{eid}") as resp:
         assert resp.status == 401
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from push.diagnosis import InvalidRequest, parse_request
@@ -78,7 +80,7 @@ def test_finished_executions_expire_after_retention():
     ex.append("done", "complete", {"report": {}}, None, None)
     ex.append("running", "progress", {}, "u", None)
     ex.finished_at["done"] -= 11
-    assert ex.expire(__import__("time").time()) == 1
+    assert ex.expire(time.time()) == 1
     assert "done" not in ex.snapshots and "running" in ex.snapshots
 
 
@@ -86,7 +88,7 @@ def test_unfinished_executions_are_dropped_once_abandoned():
     ex = _Executions(retention_s=10, max_events=100, abandoned_after_s=60)
     ex.append("stuck", "progress", {}, "u", None)
     ex.append("busy", "progress", {}, "u", None)
-    now = __import__("time").time()
+    now = time.time()
     ex.last_event_at["stuck"] -= 61
     assert ex.expire(now) == 1
     assert "stuck" not in ex.snapshots and "busy" in ex.snapshots

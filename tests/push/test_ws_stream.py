@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from push.protocol import STAGES, parse_timestamp
 from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
 
@@ -80,10 +78,9 @@ async def _seq_at_least(svc, eid, n):
     return snap if snap is not None and snap.seq >= n else None
 
 
-@pytest.mark.parametrize("clients", [3])
-async def test_every_subscriber_gets_the_same_stream(service, clients):
+async def test_every_subscriber_gets_the_same_stream(service):
     eid = (await service.start_diagnosis())["execution_id"]
-    sockets = [await service.connect() for _ in range(clients)]
+    sockets = [await service.connect() for _ in range(3)]
     streams = [updates(await watch_to_end(ws, eid)) for ws in sockets]
     assert all(s == streams[0] for s in streams)
 
