@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.wsload import ProcTree
 from loadtests.embedded import EmbeddedService
 
 SECRET = "benchmark-secret-0123456789abcdef0123"
@@ -53,20 +54,12 @@ def pin(pid: int, cpus: set[int] | None) -> None:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and all its live descendants."""
+    """User + system CPU seconds of a process and all its live descendants (looked up anew on
+    every call: Locust's workers come and go)."""
     try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return ProcTree([pid]).cpu()
     except psutil.NoSuchProcess:
         return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def machine_busy_seconds() -> float:

@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.redis_server import local_redis  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
-from benchmarks.wsload import Target, raise_nofile, run_fanout  # noqa: E402
+from benchmarks.wsload import ProcTree, Target, raise_nofile, run_fanout  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,26 +66,16 @@ class CpuWindow:
     (run_fanout tells us the window only just before it opens)."""
 
     def __init__(self, pids: list[int]) -> None:
-        self.procs = [psutil.Process(pid) for pid in pids]
+        self.tree = ProcTree(pids)
         self.seconds: float | None = None
         self._thread: threading.Thread | None = None
-
-    def _cpu(self) -> float:
-        total = 0.0
-        for proc in self.procs:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
 
     def start(self, t0: float, t1: float) -> None:
         def sample() -> None:
             time.sleep(max(0.0, t0 - time.time()))
-            before = self._cpu()
+            before = self.tree.cpu()
             time.sleep(max(0.0, t1 - time.time()))
-            self.seconds = self._cpu() - before
+            self.seconds = self.tree.cpu() - before
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
