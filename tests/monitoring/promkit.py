@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servicekit import REPO, free_port, http_status
+from tests.servicekit import REPO, free_port, http_status, stop_process
+from tests.waiting import wait_for
 
 # The test profile of the spec: the same objectives, windows and `for:` in seconds.
 PROFILE = REPO / "alerts" / "tests" / "profile-fast.yaml"
@@ -80,19 +80,10 @@ def prometheus(tmp_path: Path, targets: list[str], rules: list[Path], ready_time
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout
-        while http_status(url + "/-/ready") != 200:
-            if proc.poll() is not None:
-                raise AssertionError(f"prometheus exited {proc.returncode}:\n{log_path.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"prometheus not ready after {ready_timeout}s:\n{log_path.read_text()}")
-            time.sleep(0.05)
+        wait_for(lambda: proc.poll() is not None or http_status(url + "/-/ready") == 200, ready_timeout,
+                 f"prometheus to be ready:\n{log_path}", interval=0.05)
+        if proc.poll() is not None:
+            raise AssertionError(f"prometheus exited {proc.returncode}:\n{log_path.read_text()}")
         yield PrometheusProcess(url, proc, log_path, config)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
