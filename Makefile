@@ -28,7 +28,7 @@ system-deps:
 	  fi; \
 	fi
 
-COVERAGE_MIN = $$($(PY) -c "from spec import load_spec; print(round(load_spec('diagops.yaml').slo.coverage.min_ratio * 100))")
+COVERAGE_MIN = $$($(PY) -c "from diagops.spec import load_spec; print(round(load_spec('diagops.yaml').slo.coverage.min_ratio * 100))")
 
 test: install system-deps
 	$(PY) -m pytest -q --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)

@@ -6,6 +6,6 @@ PromQL, `recording` turns them into recording rules, `burnrate` and
 imports more than pyyaml and the spec, so the CLI stays fast.
 """
 
-from alerts.generate import GenerateError, build_groups, render_rules, render_runbook
+from diagops.alerts.generate import GenerateError, build_groups, render_rules, render_runbook
 
 __all__ = ["GenerateError", "build_groups", "render_rules", "render_runbook"]

@@ -10,10 +10,10 @@ a reader sees where they come from.
 
 from __future__ import annotations
 
-from alerts.model import Alert, Group, Runbook
-from alerts.slis import PREFIX, Sli, budget_slis, pct
-from spec import Spec
-from spec.slo import BurnRateWindow
+from diagops.alerts.model import Alert, Group, Runbook
+from diagops.alerts.slis import PREFIX, Sli, budget_slis, pct
+from diagops.spec import Spec
+from diagops.spec.slo import BurnRateWindow
 
 SEVERITY = {"page": "critical", "ticket": "warning"}
 SUFFIX = {"page": "FastBurn", "ticket": "SlowBurn"}

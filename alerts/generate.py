@@ -7,13 +7,13 @@ cannot meet; the CLI turns it into exit code 2.
 
 from __future__ import annotations
 
-from alerts.burnrate import burn_group
-from alerts.model import Group
-from alerts.operational import operational_group
-from alerts.recording import budget_group, sli_group
-from alerts.render import Format, render
-from alerts.runbook import render_runbook as _runbook
-from spec import Spec
+from diagops.alerts.burnrate import burn_group
+from diagops.alerts.model import Group
+from diagops.alerts.operational import operational_group
+from diagops.alerts.recording import budget_group, sli_group
+from diagops.alerts.render import Format, render
+from diagops.alerts.runbook import render_runbook as _runbook
+from diagops.spec import Spec
 
 
 class GenerateError(Exception):
@@ -45,7 +45,7 @@ def check_spec(spec: Spec) -> None:
 def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """The histogram bounds the service exports, when the service package is importable."""
     try:
-        from push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
+        from diagops.push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
     except ImportError:
         return None
     return tuple(LATENCY_BUCKETS), tuple(DURATION_BUCKETS)

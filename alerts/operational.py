@@ -6,9 +6,9 @@ limits.max_connections, slo.reliability, slo.alerting); none is written here.
 
 from __future__ import annotations
 
-from alerts.model import Alert, Group, Runbook
-from alerts.slis import CACHE_KEY, PREFIX, pct, ratio_record
-from spec import Spec
+from diagops.alerts.model import Alert, Group, Runbook
+from diagops.alerts.slis import CACHE_KEY, PREFIX, pct, ratio_record
+from diagops.spec import Spec
 
 STATUS = "`diagops status` shows each indicator against its objective and the alerts firing."
 

@@ -8,9 +8,9 @@ stops, and one NaN would poison a 30-day `sum_over_time` for 30 days.
 
 from __future__ import annotations
 
-from alerts.model import Group, Recording
-from alerts.slis import CACHE_KEY, PREFIX, Sli, budget_slis, burn_windows, cache_hit_ratio, ratio_record
-from spec import Spec
+from diagops.alerts.model import Group, Recording
+from diagops.alerts.slis import CACHE_KEY, PREFIX, Sli, budget_slis, burn_windows, cache_hit_ratio, ratio_record
+from diagops.spec import Spec
 
 
 def sli_group(spec: Spec) -> Group:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import yaml
 
-from alerts.model import Alert, Group, Recording
+from diagops.alerts.model import Alert, Group, Recording
 
 Format = Literal["prometheus", "prometheus-operator"]
 FORMATS: tuple[Format, ...] = ("prometheus", "prometheus-operator")

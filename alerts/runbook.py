@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerts.model import Alert, Group
-from alerts.slis import budget_slis, pct, secs
-from spec import Spec
+from diagops.alerts.model import Alert, Group
+from diagops.alerts.slis import budget_slis, pct, secs
+from diagops.spec import Spec
 
 
 def _objectives(spec: Spec) -> list[str]:

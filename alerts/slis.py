@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spec import Spec
-from spec.slo import duration_seconds
+from diagops.spec import Spec
+from diagops.spec.slo import duration_seconds
 
 PREFIX = "diagops"
 _WINDOW = "WINDOW"  # placeholder in templates; PromQL braces rule out str.format

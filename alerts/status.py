@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from alerts.slis import PREFIX, Sli, budget_slis, cache_hit_ratio, pct
-from spec import Spec
+from diagops.alerts.slis import PREFIX, Sli, budget_slis, cache_hit_ratio, pct
+from diagops.spec import Spec
 
 Query = Callable[[str], list[dict[str, Any]]]
 State = Literal["ok", "violated", "no traffic", "no data"]

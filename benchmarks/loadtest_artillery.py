@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
-from push.auth import mint_token  # noqa: E402
+from diagops.push.auth import mint_token  # noqa: E402
 
 PROCESSOR = Path(__file__).with_name("loadtest_artillery.js")
 

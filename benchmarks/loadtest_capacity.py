@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
-from loadtests.console import LiveState  # noqa: E402
-from loadtests.histogram import Histogram  # noqa: E402
-from loadtests.results import read_timeseries  # noqa: E402
+from diagops.loadtests.console import LiveState  # noqa: E402
+from diagops.loadtests.histogram import Histogram  # noqa: E402
+from diagops.loadtests.results import read_timeseries  # noqa: E402
 
 
 def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warmup_s: float, out: Path,
@@ -44,7 +44,7 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
     steady_from = ramp_s + warmup_s
     duration = steady_from + measure_s
     with tuned_service(out / "service.log") as service:
-        argv = [sys.executable, "-m", "cli", "loadtest", "--host", service.url, "--token-secret", SECRET,
+        argv = [sys.executable, "-m", "diagops", "loadtest", "--host", service.url, "--token-secret", SECRET,
                 "--users", str(users), "--spawn-rate", f"{spawn_rate:g}", "--duration", f"{duration:g}s",
                 "--workers", str(workers), "--json", "--out", str(out)]
         assert service.child is not None

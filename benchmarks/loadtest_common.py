@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.wsload import ProcTree
-from loadtests.embedded import EmbeddedService
+from diagops.loadtests.embedded import EmbeddedService
 
 SECRET = "benchmark-secret-0123456789abcdef0123"
 SERVICE_ENV = {

@@ -23,10 +23,10 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from push.lifecycle import Snapshot, advance
-from push.protocol import utc_timestamp
-from push.store.base import Update
-from push.store.redis import RedisStore, RedisStoreConfig, encode_envelope
+from diagops.push.lifecycle import Snapshot, advance
+from diagops.push.protocol import utc_timestamp
+from diagops.push.store.base import Update
+from diagops.push.store.redis import RedisStore, RedisStoreConfig, encode_envelope
 
 try:
     from benchmarks.redis_server import local_redis

@@ -49,7 +49,7 @@ def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str,
     port = free_port()
     log_path = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, **BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
-    cmd = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", os.devnull, *args]
+    cmd = [sys.executable, "-m", "diagops", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", os.devnull, *args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=repo)
     try:

@@ -83,7 +83,7 @@ def raise_nofile(wanted: int | None = None) -> tuple[int, int]:
 def _tokens(target: Target) -> tuple[str | None, str | None]:
     if target.kind != "diagops":
         return None, None
-    from push.auth import mint_token
+    from diagops.push.auth import mint_token
 
     assert target.secret is not None
     return (mint_token(target.secret, target.owner, ("subscribe",), ttl_s=6 * 3600),

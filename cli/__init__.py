@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from cli import alerts, dashboards, loadtest, serve, status, token, watch
-from cli.context import Context
+from diagops.cli import alerts, dashboards, loadtest, serve, status, token, watch
+from diagops.cli.context import Context
 
 __version__ = "0.1.0"
 

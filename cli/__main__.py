@@ -17,9 +17,9 @@ def _is_usage_error(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected failures print one line, tracebacks only with --debug."""
-    from cli import app
-    from cli.context import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
-    from spec import SpecError
+    from diagops.cli import app
+    from diagops.cli.context import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
+    from diagops.spec import SpecError
 
     args = sys.argv[1:] if argv is None else argv
     debug = _debug_requested(args)

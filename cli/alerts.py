@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from cli.artifacts import write_or_check
-from cli.config import load_for_command
-from cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
+from diagops.cli.artifacts import write_or_check
+from diagops.cli.config import load_for_command
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
 
 RULES = Path("alerts/diagops.rules.yml")
 FORMATS = ("prometheus", "prometheus-operator")
@@ -34,9 +34,9 @@ def generate(
     """Write standard Prometheus rule groups (SLI recordings, burn-rate and cause alerts) and their runbook."""
     if fmt not in FORMATS:
         raise CommandError(f"--format must be one of {', '.join(FORMATS)} (got '{fmt}')", EXIT_USAGE)
-    from alerts import GenerateError, build_groups
-    from alerts.render import render
-    from alerts.runbook import render_runbook
+    from diagops.alerts import GenerateError, build_groups
+    from diagops.alerts.render import render
+    from diagops.alerts.runbook import render_runbook
 
     spec = load_for_command(spec_path)
     try:
@@ -79,7 +79,7 @@ def run_tests(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Run `promtool check rules` on the rule file, then `promtool test rules` on the unit tests."""
-    from alerts.promtool import TESTS_DIR, PromtoolMissing, find_promtool, run_check, run_unit_tests, unit_test_files
+    from diagops.alerts.promtool import TESTS_DIR, PromtoolMissing, find_promtool, run_check, run_unit_tests, unit_test_files
 
     if not rules.is_file():
         raise CommandError(f"{rules}: no such file (run `diagops alerts generate` first)", EXIT_USAGE)

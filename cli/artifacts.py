@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.context import EXIT_USAGE, CommandError
+from diagops.cli.context import EXIT_USAGE, CommandError
 
 
 def write_or_check(path: Path, text: str, check: bool) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cli.context import EXIT_USAGE, CommandError
-from spec import Spec, SpecError, load_spec
+from diagops.cli.context import EXIT_USAGE, CommandError
+from diagops.spec import Spec, SpecError, load_spec
 
 
 def load_for_command(config: Path | None, overrides: dict[str, Any] | None = None) -> Spec:
@@ -18,7 +18,7 @@ def load_for_command(config: Path | None, overrides: dict[str, Any] | None = Non
 
 def resolve_secret(spec: Spec, secret_file: Path | None = None) -> str | None:
     """The JWT secret: --jwt-secret-file, then auth.jwt_secret (DIAGOPS_JWT_SECRET), then auth.jwt_secret_file."""
-    from push.auth import read_secret_file
+    from diagops.push.auth import read_secret_file
 
     path = secret_file or (None if spec.auth.jwt_secret else spec.auth.jwt_secret_file)
     if path is None:

@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from cli.artifacts import write_or_check
-from cli.config import load_for_command
-from cli.context import EXIT_FAILED, CommandError, get_context
+from diagops.cli.artifacts import write_or_check
+from diagops.cli.config import load_for_command
+from diagops.cli.context import EXIT_FAILED, CommandError, get_context
 
 DASHBOARD = Path("dashboards/diagops.json")
 
@@ -32,8 +32,8 @@ def generate(
 
     Grafana loads it on start with the provisioning files in dashboards/provisioning/.
     """
-    from dashboards.build import queries
-    from dashboards.generate import PROVISIONING, render_dashboard
+    from diagops.dashboards.build import queries
+    from diagops.dashboards.generate import PROVISIONING, render_dashboard
 
     spec = load_for_command(spec_path)
     text = render_dashboard(spec)

@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 import typer
 
-from cli.config import load_for_command, resolve_secret
-from cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
 
 DEFAULT_OUT = Path("reports/out/loadtest")
 
@@ -70,8 +70,8 @@ def loadtest(
     if bind is not None and workers < 1:
         raise CommandError("--master-bind needs --workers N: how many remote workers to wait for", EXIT_USAGE)
 
-    from loadtests.embedded import EmbeddedService, ServiceError, check_reachable
-    from push.auth import random_secret
+    from diagops.loadtests.embedded import EmbeddedService, ServiceError, check_reachable
+    from diagops.push.auth import random_secret
 
     plan = _plan(spec, host or "", out, workers=workers, ui=ui, ui_port=ui_port, bind=bind)
     env = _child_env()
@@ -102,8 +102,8 @@ def loadtest(
 def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
           bind: tuple[str, int] | None) -> Any:
     """The run as data, every setting from the spec (flags were merged into it)."""
-    from loadtests.embedded import free_port
-    from loadtests.plan import Plan
+    from diagops.loadtests.embedded import free_port
+    from diagops.loadtests.plan import Plan
 
     lt = spec.loadtest
     return Plan(
@@ -118,7 +118,7 @@ def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: i
 
 def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedded: bool,
              engine_speed: float | None, json_output: bool) -> dict[str, Any]:
-    from loadtests import session
+    from diagops.loadtests import session
 
     started_at = session.now_iso()
     if plan.ui:
@@ -136,7 +136,7 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
     if json_output:
         context.emit_json(document)
     else:
-        from loadtests.console import final_tables
+        from diagops.loadtests.console import final_tables
 
         context.console.print(final_tables(document))
         context.console.print(f"Reports in {plan.out}/ (summary.md, results.json, locust.html)", highlight=False)
@@ -146,8 +146,8 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
 def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None, bool]:
     from rich.live import Live
 
-    from loadtests import session
-    from loadtests.console import LiveState
+    from diagops.loadtests import session
+    from diagops.loadtests.console import LiveState
 
     state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users)
     with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
@@ -169,8 +169,8 @@ def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: 
         raise CommandError("--worker needs --master-host", EXIT_USAGE)
     import time
 
-    from loadtests.launcher import Child
-    from loadtests.plan import Plan
+    from diagops.loadtests.launcher import Child
+    from diagops.loadtests.plan import Plan
 
     plan = Plan(host="", users=spec.loadtest.users, spawn_rate=spec.loadtest.spawn_rate,
                 duration_s=spec.loadtest.duration_s, out=out, workers=count,
@@ -208,18 +208,17 @@ def _tokens(env: dict[str, str], spec: Any, tokens: list[str] | None, token_secr
 
 
 def _child_env() -> dict[str, str]:
-    """The children's environment: ours, the repo importable, and no tokens inherited by accident."""
+    """The children's environment: ours, without tokens inherited by accident (the installed
+    `diagops` package is what the locustfile imports)."""
     env = dict(os.environ)
     env.pop("DIAGOPS_LOADTEST_TOKENS", None)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
-    from loadtests.plan import parse_duration
+    from diagops.loadtests.plan import parse_duration
 
     try:
         return parse_duration(text)

@@ -10,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from cli.config import load_for_command, resolve_secret
-from cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
 
 DEMO_USER = "demo"
 
@@ -25,7 +25,7 @@ def _share_metrics_across_workers() -> str | None:
     answers for every worker. It must happen before prometheus_client is first imported."""
     import sys
 
-    from push.metrics_env import MULTIPROCESS_ENV
+    from diagops.push.metrics_env import MULTIPROCESS_ENV
 
     if os.environ.get(MULTIPROCESS_ENV):
         return None  # the operator chose the directory
@@ -56,7 +56,7 @@ def serve(
     if spec.service.workers > 1 and not spec.service.redis_url:
         raise CommandError("--workers above 1 needs a shared store: give --redis-url (or DIAGOPS_REDIS_URL)", EXIT_USAGE)
     secret = resolve_secret(spec, jwt_secret_file)
-    from push.auth import mint_token, random_secret
+    from diagops.push.auth import mint_token, random_secret
 
     if secret is None:
         if spec.service.workers > 1:
@@ -70,14 +70,14 @@ def serve(
         )
 
     metrics_dir = _share_metrics_across_workers() if spec.service.workers > 1 else None
-    from push.logs import configure_logging
-    from push.server import ServeError, run
+    from diagops.push.logs import configure_logging
+    from diagops.push.server import ServeError, run
 
     configure_logging(spec.service.log_format, debug=context.debug)
     try:
         if spec.service.workers > 1:
-            from push.metrics import forget_process
-            from push.workers import notify_ready, run_workers
+            from diagops.push.metrics import forget_process
+            from diagops.push.workers import notify_ready, run_workers
 
             try:
                 code = run_workers(

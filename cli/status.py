@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from cli.config import load_for_command
-from cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.config import load_for_command
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
 
@@ -119,8 +119,8 @@ def status(
 
     Exit 1 when an objective is missed, a metric is missing or an alert fires; 3 when Prometheus is unreachable.
     """
-    from alerts.slis import burn_windows
-    from alerts.status import evaluate
+    from diagops.alerts.slis import burn_windows
+    from diagops.alerts.status import evaluate
 
     if watch and json_out:
         raise CommandError("--watch and --json do not go together", EXIT_USAGE)

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from cli.config import load_for_command, resolve_secret
-from cli.context import EXIT_USAGE, CommandError, get_context
+from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.context import EXIT_USAGE, CommandError, get_context
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -46,7 +46,7 @@ def token(
     secret = resolve_secret(spec, jwt_secret_file)
     if secret is None:
         raise CommandError("no JWT secret configured: set DIAGOPS_JWT_SECRET or pass --jwt-secret-file", EXIT_USAGE)
-    from push.auth import mint_token
+    from diagops.push.auth import mint_token
 
     get_context(ctx).console.print(
         mint_token(secret, user, scopes, ttl_s=parse_duration(ttl), lang=lang, algorithm=spec.auth.algorithm),

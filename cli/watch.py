@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from cli.config import load_for_command, resolve_secret
-from cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 
@@ -28,7 +28,7 @@ def _token(token: Optional[str], user: str, config: Optional[Path]) -> str:
     secret = resolve_secret(spec)
     if secret is None:
         raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
-    from push.auth import mint_token
+    from diagops.push.auth import mint_token
 
     return mint_token(secret, user, ("subscribe",), ttl_s=3600, algorithm=spec.auth.algorithm)
 
@@ -43,7 +43,7 @@ def _command_error(exc: Exception) -> CommandError:
 def _follow(context: Context, url: str, token: str, execution_id: str, as_json: bool, timeout: float) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from push.client import ClientError, follow
+    from diagops.push.client import ClientError, follow
 
     bar = Progress(TextColumn("[bold]{task.fields[stage]:<18}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                    TimeElapsedColumn(), TextColumn("{task.fields[text]}"), console=context.err_console,
@@ -125,7 +125,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the final event as JSON."),
 ) -> None:
     """Start a diagnosis on the service's engine and watch it (exit codes as `watch`)."""
-    from push.client import ClientError, start_diagnosis
+    from diagops.push.client import ClientError, start_diagnosis
 
     context = get_context(ctx)
     body: dict[str, Any] = {"brand": brand}

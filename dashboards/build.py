@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dashboards.panels import Panel, Row, refresh_interval, rows
-from spec import Spec
+from diagops.dashboards.panels import Panel, Row, refresh_interval, rows
+from diagops.spec import Spec
 
 UID = "diagops"
 DATASOURCE_VAR = "datasource"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashboards.build import render
-from spec import Spec
+from diagops.dashboards.build import render
+from diagops.spec import Spec
 
 PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from alerts.slis import PREFIX, budget_slis, cache_hit_ratio
-from spec import Spec
-from spec.slo import duration_seconds
+from diagops.alerts.slis import PREFIX, budget_slis, cache_hit_ratio
+from diagops.spec import Spec
+from diagops.spec.slo import duration_seconds
 
 RATE = "$__rate_interval"  # Grafana's safe rate window: at least four scrape intervals
 

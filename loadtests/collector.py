@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.histogram import Histogram
+from diagops.loadtests.histogram import Histogram
 
 # Latency kinds, in the order tables show them. Delivery latency (receive time
 # minus the event's server timestamp) for live pushes: progress, complete,

@@ -12,8 +12,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from loadtests.collector import LATENCY_KINDS
-from loadtests.summary import limit_text, ms, value_text
+from diagops.loadtests.collector import LATENCY_KINDS
+from diagops.loadtests.summary import limit_text, ms, value_text
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "invalid": "bold yellow", "no_data": "bold red"}
 

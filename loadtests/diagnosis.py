@@ -34,11 +34,11 @@ from locust.exception import StopUser
 
 from gevent import GreenletExit
 
-from loadtests import locust_hooks
-from loadtests.locust_hooks import COLLECTOR
-from loadtests.socket_client import DiagnosisSocket
-from loadtests.tracker import StreamTracker
-from push.auth import mint_token
+from diagops.loadtests import locust_hooks
+from diagops.loadtests.locust_hooks import COLLECTOR
+from diagops.loadtests.socket_client import DiagnosisSocket
+from diagops.loadtests.tracker import StreamTracker
+from diagops.push.auth import mint_token
 
 START_PATH = "/api/v1/diagnoses"
 CACHED_BRANDS = ("diagops-loadtest-cached-a", "diagops-loadtest-cached-b", "diagops-loadtest-cached-c")

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from loadtests.launcher import Child
+from diagops.loadtests.launcher import Child
 
 READY_TIMEOUT_S = 20.0
 START_ATTEMPTS = 3  # a freshly chosen free port can be taken before the service binds it
@@ -84,7 +84,7 @@ class EmbeddedService:
             self.child.stop()
 
     def _argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "diagops", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.config is not None:
             argv += ["--config", str(self.config)]
         return argv

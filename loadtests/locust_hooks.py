@@ -34,10 +34,10 @@ from gevent.event import Event
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.collector import Collector
-from loadtests.histogram import Histogram
-from loadtests.probe import ProcessProbe
-from spec.loadtest import LoadtestSpec
+from diagops.loadtests.collector import Collector
+from diagops.loadtests.histogram import Histogram
+from diagops.loadtests.probe import ProcessProbe
+from diagops.spec.loadtest import LoadtestSpec
 
 RAW_FORMAT = "diagops.loadtest.raw/1"
 RAW_FILE = "raw.json"

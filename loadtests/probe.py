@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 import psutil
 
-from loadtests.histogram import Histogram
+from diagops.loadtests.histogram import Histogram
 
 LAG_PROBE_INTERVAL_S = 0.02
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.collector import LATENCY_KINDS, Collector
-from loadtests.histogram import Histogram
-from spec import Spec
+from diagops.loadtests.collector import LATENCY_KINDS, Collector
+from diagops.loadtests.histogram import Histogram
+from diagops.spec import Spec
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")

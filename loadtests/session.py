@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from loadtests import results as results_mod
-from loadtests import summary
-from loadtests.launcher import Child, tail
-from loadtests.plan import Plan
-from spec import Spec
+from diagops.loadtests import results as results_mod
+from diagops.loadtests import summary
+from diagops.loadtests.launcher import Child, tail
+from diagops.loadtests.plan import Plan
+from diagops.spec import Spec
 
 RAW_FILE = "raw.json"
 TIMESERIES_FILE = "timeseries.jsonl"

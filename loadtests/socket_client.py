@@ -22,9 +22,9 @@ import gevent
 import websocket
 from gevent.event import AsyncResult, Event
 
-from loadtests.collector import Collector
-from loadtests.tracker import StreamTracker, event_epoch
-from push.protocol import dumps
+from diagops.loadtests.collector import Collector
+from diagops.loadtests.tracker import StreamTracker, event_epoch
+from diagops.push.protocol import dumps
 
 Fire = Callable[[str, float, int, "str | None"], None]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.collector import LATENCY_KINDS
+from diagops.loadtests.collector import LATENCY_KINDS
 
 MAX_POINTS = 60
 SPARKS = "▁▂▃▄▅▆▇█"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from push.protocol import FINAL_EVENTS, parse_timestamp
+from diagops.push.protocol import FINAL_EVENTS, parse_timestamp
 
 _SECOND_CACHE: dict[str, float] = {}
 _SECOND_CACHE_MAX = 4096

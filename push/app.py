@@ -13,20 +13,20 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from push import protocol as p
-from push.auth import TokenVerifier
-from push.controller import ConcurrencyController
-from push.engine import SimulatedEngine
-from push.heartbeat import run_heartbeat
-from push.http_api import routes
-from push.http_util import STATE, json_error
-from push.hub import Hub
-from push.limits import RateLimiter
-from push.metrics import Metrics
-from push.state import ServiceState
-from push.store import Store, StoreUnavailable, open_store
-from push.ws import websocket_handler
-from spec import Spec
+from diagops.push import protocol as p
+from diagops.push.auth import TokenVerifier
+from diagops.push.controller import ConcurrencyController
+from diagops.push.engine import SimulatedEngine
+from diagops.push.heartbeat import run_heartbeat
+from diagops.push.http_api import routes
+from diagops.push.http_util import STATE, json_error
+from diagops.push.hub import Hub
+from diagops.push.limits import RateLimiter
+from diagops.push.metrics import Metrics
+from diagops.push.state import ServiceState
+from diagops.push.store import Store, StoreUnavailable, open_store
+from diagops.push.ws import websocket_handler
+from diagops.spec import Spec
 
 log = logging.getLogger("diagops.app")
 

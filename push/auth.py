@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 
-from push.protocol import LANGS
+from diagops.push.protocol import LANGS
 
 
 class AuthError(Exception):

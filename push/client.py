@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from push.protocol import FINAL_EVENTS
+from diagops.push.protocol import FINAL_EVENTS
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 # The HTTP status that means the same as a frame error, so callers treat both alike.

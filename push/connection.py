@@ -12,15 +12,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from push.outbox import PING, PONG, TEXT, Item, Outbox
-from push.protocol import CLOSE_POLICY, dumps
+from diagops.push.outbox import PING, PONG, TEXT, Item, Outbox
+from diagops.push.protocol import CLOSE_POLICY, dumps
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from push.auth import Claims
-    from push.metrics import Metrics
-    from push.store.base import Update
+    from diagops.push.auth import Claims
+    from diagops.push.metrics import Metrics
+    from diagops.push.store.base import Update
 
 log = logging.getLogger("diagops.ws")
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from push.metrics import Metrics
+    from diagops.push.metrics import Metrics
 
 
 class ConcurrencyController:

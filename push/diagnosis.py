@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from push.protocol import LANGS
+from diagops.push.protocol import LANGS
 
 MAX_ITEMS = 50
 MAX_TEXT = 500

@@ -14,11 +14,11 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from push.controller import ConcurrencyController
-from push.diagnosis import DiagnosisRequest
-from push.errors import friendly
-from push.store.base import StoreUnavailable, Update
-from spec.model import EngineSpec
+from diagops.push.controller import ConcurrencyController
+from diagops.push.diagnosis import DiagnosisRequest
+from diagops.push.errors import friendly
+from diagops.push.store.base import StoreUnavailable, Update
+from diagops.spec.model import EngineSpec
 
 log = logging.getLogger("diagops.engine")
 

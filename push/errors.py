@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from push.protocol import ERROR_TYPES
+from diagops.push.protocol import ERROR_TYPES
 
 
 @dataclass(frozen=True)

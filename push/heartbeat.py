@@ -11,11 +11,11 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from push.protocol import CLOSE_HEARTBEAT
+from diagops.push.protocol import CLOSE_HEARTBEAT
 
 if TYPE_CHECKING:
-    from push.connection import Connection
-    from push.metrics import Metrics
+    from diagops.push.connection import Connection
+    from diagops.push.metrics import Metrics
 
 
 def sweep(connections: Iterable[Connection], now: float, interval_s: float, timeout_s: float, metrics: Metrics) -> None:

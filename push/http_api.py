@@ -7,12 +7,12 @@ import uuid
 
 from aiohttp import web
 
-from push.diagnosis import InvalidRequest, parse_request
-from push.engine import queued_event
-from push.http_util import STATE, authenticate, json_error, json_refusal, read_json
-from push.lifecycle import AlreadyStored, PublishRefused, Snapshot
-from push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
-from push.store.base import StoreUnavailable
+from diagops.push.diagnosis import InvalidRequest, parse_request
+from diagops.push.engine import queued_event
+from diagops.push.http_util import STATE, authenticate, json_error, json_refusal, read_json
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
+from diagops.push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
+from diagops.push.store.base import StoreUnavailable
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 1.0

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from push.auth import AuthError, Claims, bearer
-from push.state import ServiceState
+from diagops.push.auth import AuthError, Claims, bearer
+from diagops.push.state import ServiceState
 
 STATE: web.AppKey[ServiceState] = web.AppKey("state", ServiceState)
 

@@ -13,11 +13,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from push.store.base import Resync, StoreUnavailable, Update
+from diagops.push.store.base import Resync, StoreUnavailable, Update
 
 if TYPE_CHECKING:
-    from push.connection import Connection
-    from push.store.base import Store
+    from diagops.push.connection import Connection
+    from diagops.push.store.base import Store
 
 log = logging.getLogger("diagops.hub")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from push.errors import complete_error_data
-from push.protocol import ERROR_TYPES, EVENTS, LANGS, STAGES
+from diagops.push.errors import complete_error_data
+from diagops.push.protocol import ERROR_TYPES, EVENTS, LANGS, STAGES
 
 
 class PublishRefused(Exception):

@@ -11,8 +11,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from push.metrics_env import MULTIPROCESS_ENV
-from push.protocol import EVENTS
+from diagops.push.metrics_env import MULTIPROCESS_ENV
+from diagops.push.protocol import EVENTS
 
 # `_created` series double the exposition and no rule reads them.
 disable_created_metrics()

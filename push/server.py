@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from push.app import create_app
-from push.logs import AccessLogger
-from push.store import StoreUnavailable
-from spec import Spec
+from diagops.push.app import create_app
+from diagops.push.logs import AccessLogger
+from diagops.push.store import StoreUnavailable
+from diagops.spec import Spec
 
 log = logging.getLogger("diagops.server")
 

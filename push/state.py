@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from push.store.base import StoreUnavailable
+from diagops.push.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
-    from push.auth import TokenVerifier
-    from push.connection import Connection
-    from push.controller import ConcurrencyController
-    from push.engine import SimulatedEngine
-    from push.hub import Hub
-    from push.limits import RateLimiter
-    from push.metrics import Metrics
-    from push.store.base import Store, Update
-    from spec import Spec
+    from diagops.push.auth import TokenVerifier
+    from diagops.push.connection import Connection
+    from diagops.push.controller import ConcurrencyController
+    from diagops.push.engine import SimulatedEngine
+    from diagops.push.hub import Hub
+    from diagops.push.limits import RateLimiter
+    from diagops.push.metrics import Metrics
+    from diagops.push.store.base import Store, Update
+    from diagops.spec import Spec
 
 
 @dataclass

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from push import protocol as p
-from push.auth import AuthError
-from push.connection import Connection
-from push.http_util import STATE, json_error, request_token
-from push.state import ServiceState
-from push.store.base import StoreUnavailable
+from diagops.push import protocol as p
+from diagops.push.auth import AuthError
+from diagops.push.connection import Connection
+from diagops.push.http_util import STATE, json_error, request_token
+from diagops.push.state import ServiceState
+from diagops.push.store.base import StoreUnavailable
 
 log = logging.getLogger("diagops.ws")
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from spec.model import Spec
+from diagops.spec.model import Spec
 
 DEFAULT_FILE = "diagops.yaml"
 ENV_PREFIX = "DIAGOPS_"

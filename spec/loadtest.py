@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from spec.model_base import Section
+from diagops.spec.model_base import Section
 
 
 class TaskWeights(Section):

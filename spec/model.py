@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from spec.loadtest import LoadtestSpec
-from spec.model_base import Section
-from spec.slo import SloSpec
+from diagops.spec.loadtest import LoadtestSpec
+from diagops.spec.model_base import Section
+from diagops.spec.slo import SloSpec
 
 
 class ServiceSpec(Section):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from spec.model_base import Section
+from diagops.spec.model_base import Section
 
 # A Prometheus duration with one unit ("5m", "1h", "3d"): what rule windows and `for:` accept.
 Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h|d|w)$")]

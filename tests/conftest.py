@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from push.app import create_app
-from push.http_util import STATE
-from push.state import ServiceState
+from diagops.push.app import create_app
+from diagops.push.http_util import STATE
+from diagops.push.state import ServiceState
 from tests.servicekit import SECRET, test_spec, token
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from push.auth import mint_token
-from spec import Spec, load_spec
+from diagops.push.auth import mint_token
+from diagops.spec import Spec, load_spec
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def serve_process(tmp_path: Path, *, env: Mapping[str, str] | None = None, args:
     port = port or free_port()
     log_path = tmp_path / f"serve-{port}.log"
     full_env = {**os.environ, "DIAGOPS_JWT_SECRET": SECRET, "DIAGOPS_ENGINE__SPEED": "50", **(env or {})}
-    cmd = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--config", os.devnull, *(args or [])]
+    cmd = [sys.executable, "-m", "diagops", "serve", "--port", str(port), "--config", os.devnull, *(args or [])]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spec import Spec
+    from diagops.spec import Spec
 
 
-from push.store.base import RESYNC, Resync, Store, StoreUnavailable, Update
+from diagops.push.store.base import RESYNC, Resync, Store, StoreUnavailable, Update
 
 __all__ = ["RESYNC", "Resync", "Store", "StoreUnavailable", "Update"]
 
@@ -15,10 +15,10 @@ __all__ = ["RESYNC", "Resync", "Store", "StoreUnavailable", "Update"]
 def open_store(spec: Spec) -> Store:
     """The store the spec asks for: Redis when `service.redis_url` is set, memory otherwise."""
     if spec.service.redis_url:
-        from push.store.redis import RedisStore
+        from diagops.push.store.redis import RedisStore
 
         return RedisStore.from_spec(spec)
-    from push.store.memory import MemoryStore, MemoryStoreConfig
+    from diagops.push.store.memory import MemoryStore, MemoryStoreConfig
 
     return MemoryStore(
         MemoryStoreConfig(

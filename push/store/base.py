@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from push.lifecycle import Snapshot
-from push.protocol import dumps, parse_timestamp, update_message
+from diagops.push.lifecycle import Snapshot
+from diagops.push.protocol import dumps, parse_timestamp, update_message
 
 
 def ws_text_frame(payload: bytes) -> bytes:

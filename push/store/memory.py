@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from push.lifecycle import Snapshot, advance
-from push.protocol import utc_timestamp
-from push.store.base import OnOperation, Store, Update
-from push.store.broadcast import Broadcast
+from diagops.push.lifecycle import Snapshot, advance
+from diagops.push.protocol import utc_timestamp
+from diagops.push.store.base import OnOperation, Store, Update
+from diagops.push.store.broadcast import Broadcast
 
 
 @dataclass

@@ -53,16 +53,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
-from push.protocol import utc_timestamp
-from push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
-from push.store.redis_feed import Backoff, LiveFeed
-from push.store.redis_local import KeyedLocks, RecentSnapshots
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
+from diagops.push.protocol import utc_timestamp
+from diagops.push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
+from diagops.push.store.redis_feed import Backoff, LiveFeed
+from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
-    from spec import Spec
+    from diagops.spec import Spec
 
 log = logging.getLogger("diagops.store.redis")
 

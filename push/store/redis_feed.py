@@ -26,8 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from push.store.base import RESYNC, Resync, Update
-from push.store.broadcast import Broadcast
+from diagops.push.store.base import RESYNC, Resync, Update
+from diagops.push.store.broadcast import Broadcast
 
 log = logging.getLogger("diagops.store.redis")
 

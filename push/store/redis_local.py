@@ -10,7 +10,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from push.lifecycle import Snapshot
+from diagops.push.lifecycle import Snapshot
 
 
 class KeyedLocks:

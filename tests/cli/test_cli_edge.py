@@ -11,19 +11,19 @@ import sys
 import jwt
 import pytest
 
-from push.auth import verify_token
+from diagops.push.auth import verify_token
 from tests.servicekit import REPO, SECRET
 
 
 def diagops(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=full_env,
+    return subprocess.run([sys.executable, "-m", "diagops", *args], capture_output=True, text=True, env=full_env,
                           cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_help_does_not_import_the_heavy_libraries():
-    code = ("import sys\nfrom cli.__main__ import main\nmain(['--help'])\n"
+    code = ("import sys\nfrom diagops.cli.__main__ import main\nmain(['--help'])\n"
             "print(sorted(m for m in ('aiohttp', 'locust', 'gevent', 'requests', 'urllib3') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=30)
     assert out.stdout.strip().splitlines()[-1] == "[]"

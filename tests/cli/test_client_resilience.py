@@ -6,7 +6,7 @@ import json
 
 import websocket
 
-from push.client import follow, start_diagnosis
+from diagops.push.client import follow, start_diagnosis
 from tests.cli.test_cli_edge import diagops
 from tests.faultproxy import FaultProxy
 from tests.servicekit import SECRET, serve_process, token

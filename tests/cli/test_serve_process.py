@@ -10,7 +10,7 @@ import threading
 
 import websocket
 
-from push.protocol import CLOSE_GOING_AWAY
+from diagops.push.protocol import CLOSE_GOING_AWAY
 from tests.cli.test_cli_edge import diagops
 from tests.servicekit import REPO, SECRET, serve_process, token
 from tests.waiting import wait_for
@@ -18,7 +18,7 @@ from tests.waiting import wait_for
 
 def test_sigterm_closes_sockets_1001_after_delivering_what_was_accepted(tmp_path):
     with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "0.5"}) as svc:
-        from push.client import start_diagnosis
+        from diagops.push.client import start_diagnosis
 
         started = start_diagnosis(svc.url, token(), {"brand": "Acme"})
         ws = websocket.create_connection(svc.ws_url, header=[f"Authorization: Bearer {token()}"], timeout=10)
@@ -52,7 +52,7 @@ def test_without_a_secret_serve_prints_a_ready_token(tmp_path):
 
     port = free_port()
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DIAGOPS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port), "--config", "/dev/null"],
+    proc = subprocess.Popen([sys.executable, "-m", "diagops", "serve", "--port", str(port), "--config", "/dev/null"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from loadtests.embedded import EmbeddedService
+from diagops.loadtests.embedded import EmbeddedService
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "loadtest-tests-secret-0123456789abcdef"
@@ -27,7 +27,7 @@ RUN_TIMEOUT_S = 100.0
 # Runs the CLI, then checks what it imported: the generator must live in children only.
 _WRAPPER = (
     "import sys\n"
-    "from cli.__main__ import main\n"
+    "from diagops.cli.__main__ import main\n"
     "code = main(sys.argv[1:])\n"
     "leaked = sorted(m for m in ('locust', 'gevent') if m in sys.modules)\n"
     "if leaked:\n"

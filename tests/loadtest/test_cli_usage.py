@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.embedded import free_port
+from diagops.loadtests.embedded import free_port
 from tests.loadtest.conftest import run_cli
 
 
@@ -53,7 +53,7 @@ def test_a_bad_config_value_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("argv", [["--help"], ["loadtest", "--help"]])
 def test_help_does_not_import_the_generator(argv: list[str]) -> None:
     code = (
-        "import sys\nfrom cli.__main__ import main\ncode = main(sys.argv[1:])\n"
+        "import sys\nfrom diagops.cli.__main__ import main\ncode = main(sys.argv[1:])\n"
         "print(sorted(m for m in ('locust', 'gevent', 'aiohttp') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=30)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from loadtests.histogram import Histogram
+from diagops.loadtests.histogram import Histogram
 
 
 def exact(values: list[float], fraction: float) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.plan import LOCUSTFILE, Plan, parse_duration
+from diagops.loadtests.plan import LOCUSTFILE, Plan, parse_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("60", 60), ("60s", 60), ("2m", 120), ("1h30m", 5400), ("1.5m", 90)])

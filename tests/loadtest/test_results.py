@@ -8,9 +8,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from loadtests import results, summary
-from loadtests.collector import Collector
-from spec import load_spec
+from diagops.loadtests import results, summary
+from diagops.loadtests.collector import Collector
+from diagops.spec import load_spec
 
 SPEC = load_spec(env={})
 

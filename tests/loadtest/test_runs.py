@@ -14,9 +14,9 @@ from pathlib import Path
 
 import jsonschema
 
-from loadtests.embedded import EmbeddedService
-from loadtests.plan import LOCUSTFILE
-from loadtests.results import load_schema
+from diagops.loadtests.embedded import EmbeddedService
+from diagops.loadtests.plan import LOCUSTFILE
+from diagops.loadtests.results import load_schema
 from tests.loadtest.conftest import SECRET, run_cli
 from tests.faultproxy import FaultProxy
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from loadtests.tracker import StreamTracker, event_epoch
-from push.protocol import parse_timestamp, utc_timestamp
+from diagops.loadtests.tracker import StreamTracker, event_epoch
+from diagops.push.protocol import parse_timestamp, utc_timestamp
 
 
 def feed(tracker: StreamTracker, *events: tuple[int, str]) -> list:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.__main__ import main
+from diagops.cli.__main__ import main
 from tests.monitoring.promkit import require
 from tests.servicekit import REPO
 

@@ -8,11 +8,11 @@ import re
 import pytest
 import yaml
 
-from alerts import build_groups
-from cli.__main__ import main
-from dashboards.build import queries
-from dashboards.generate import PROVISIONING, render_dashboard
-from spec import Spec
+from diagops.alerts import build_groups
+from diagops.cli.__main__ import main
+from diagops.dashboards.build import queries
+from diagops.dashboards.generate import PROVISIONING, render_dashboard
+from diagops.spec import Spec
 from tests.servicekit import REPO
 
 

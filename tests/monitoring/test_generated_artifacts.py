@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts import render_rules, render_runbook
-from dashboards.generate import render_dashboard
-from spec import Spec, load_spec
+from diagops.alerts import render_rules, render_runbook
+from diagops.dashboards.generate import render_dashboard
+from diagops.spec import Spec, load_spec
 from tests.servicekit import REPO
 
 GOLDEN = Path(__file__).parent / "golden"

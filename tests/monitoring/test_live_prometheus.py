@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from alerts import build_groups, render_rules
-from dashboards.build import queries
-from dashboards.generate import render_dashboard
-from spec import load_spec
+from diagops.alerts import build_groups, render_rules
+from diagops.dashboards.build import queries
+from diagops.dashboards.generate import render_dashboard
+from diagops.spec import load_spec
 from tests.monitoring.promkit import PROFILE, prometheus, require
 from tests.monitoring.traffic import Traffic, complete_once
 from tests.servicekit import REPO, free_port, serve_process
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(150)
 
 def run_status(url: str, window: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "cli", "status", "--prometheus-url", url, "--spec", str(PROFILE), "--window", window, "--json"],
+        [sys.executable, "-m", "diagops", "status", "--prometheus-url", url, "--spec", str(PROFILE), "--window", window, "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=30, check=False,
     )
     return done.returncode, json.loads(done.stdout)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from spec import Spec, SpecError, load_spec
-from spec.slo import BurnRateWindow, duration_seconds
+from diagops.spec import Spec, SpecError, load_spec
+from diagops.spec.slo import BurnRateWindow, duration_seconds
 
 
 def test_defaults_are_the_phase3_objectives() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.__main__ import main
+from diagops.cli.__main__ import main
 from tests.monitoring.promkit import prometheus
 from tests.servicekit import free_port
 
@@ -58,7 +58,7 @@ def test_watch_prints_a_snapshot_per_refresh_until_interrupted(tmp_path: Path) -
 
     with prometheus(tmp_path, targets=[], rules=[]) as prom:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "status", "--watch", "--interval", "0.5", "-p", prom.url, "--spec", "/dev/null"],
+            [sys.executable, "-m", "diagops", "status", "--watch", "--interval", "0.5", "-p", prom.url, "--spec", "/dev/null"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
         )
         seen: list[str] = []

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from push.controller import ConcurrencyController
-from push.errors import ERROR_TABLE, complete_error_data, friendly
-from push.protocol import ERROR_TYPES
+from diagops.push.controller import ConcurrencyController
+from diagops.push.errors import ERROR_TABLE, complete_error_data, friendly
+from diagops.push.protocol import ERROR_TYPES
 from tests.push.wsutil import eventually, updates, watch_to_end
 
 

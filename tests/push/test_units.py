@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from push.diagnosis import InvalidRequest, parse_request
-from push.lifecycle import AlreadyFinal, NoOwner, Regression, TooManyEvents, advance
-from push.limits import RateLimiter
-from push.outbox import TEXT, Item, Outbox
-from push.store.memory import MemoryStore, MemoryStoreConfig, _Executions, _LruCache
+from diagops.push.diagnosis import InvalidRequest, parse_request
+from diagops.push.lifecycle import AlreadyFinal, NoOwner, Regression, TooManyEvents, advance
+from diagops.push.limits import RateLimiter
+from diagops.push.outbox import TEXT, Item, Outbox
+from diagops.push.store.memory import MemoryStore, MemoryStoreConfig, _Executions, _LruCache
 
 
 def req(**body):
@@ -118,7 +118,7 @@ def test_the_verifier_remembers_valid_tokens_but_still_checks_scope_and_expiry()
     import dataclasses
     import time
 
-    from push.auth import AuthError, TokenVerifier, mint_token
+    from diagops.push.auth import AuthError, TokenVerifier, mint_token
 
     secret = "s" * 32
     verifier = TokenVerifier(secret)

@@ -6,7 +6,7 @@ import aiohttp
 import jwt
 import pytest
 
-from push.protocol import CLOSE_TOO_BIG
+from diagops.push.protocol import CLOSE_TOO_BIG
 from tests.push.wsutil import recv_json, updates, watch_to_end
 from tests.servicekit import token
 

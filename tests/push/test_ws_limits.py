@@ -11,7 +11,7 @@ import socket
 import aiohttp
 import pytest
 
-from push.protocol import CLOSE_HEARTBEAT
+from diagops.push.protocol import CLOSE_HEARTBEAT
 from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
 from tests.servicekit import token
 

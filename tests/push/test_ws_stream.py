@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from push.protocol import STAGES, parse_timestamp
+from diagops.push.protocol import STAGES, parse_timestamp
 from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

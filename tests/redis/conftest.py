@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from redis_fixtures import REDIS_SERVER, RedisServer
 
-from push.store.redis import RedisStore, RedisStoreConfig
+from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 if not os.access(REDIS_SERVER, os.X_OK) and not os.environ.get("CI"):
     # On a laptop without Redis the tier is skipped; in CI (where `make test` installs it) the

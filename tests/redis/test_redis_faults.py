@@ -8,8 +8,8 @@ import time
 import pytest
 from redis_fixtures import RedisServer, eventually, free_port
 
-from push.store.base import RESYNC, StoreUnavailable, Update
-from push.store.redis import RedisStore, RedisStoreConfig
+from diagops.push.store.base import RESYNC, StoreUnavailable, Update
+from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 FAST = {"socket_timeout_s": 0.5, "connect_timeout_s": 0.5, "reconnect_cap_s": 0.2}
 

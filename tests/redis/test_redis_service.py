@@ -246,7 +246,7 @@ def _clients(process: psutil.Process, port: int) -> int:
 def test_workers_without_redis_is_refused_with_a_clear_message() -> None:
     env = {**os.environ, "DIAGOPS_JWT_SECRET": SECRET}
     env.pop("DIAGOPS_REDIS_URL", None)
-    result = subprocess.run([sys.executable, "-m", "cli", "serve", "--workers", "2", "--config", os.devnull],
+    result = subprocess.run([sys.executable, "-m", "diagops", "serve", "--workers", "2", "--config", os.devnull],
                             capture_output=True, text=True, env=env, cwd=REPO, timeout=30)
     assert result.returncode == 2
     assert "--redis-url" in result.stderr

@@ -9,10 +9,10 @@ import pytest
 from redis.asyncio import Redis
 from redis_fixtures import RedisServer, eventually
 
-from push.lifecycle import AlreadyFinal, PublishRefused, TooManyEvents
-from push.store.base import Store, Update
-from push.store.memory import MemoryStore, MemoryStoreConfig
-from push.store.redis import RedisStore, RedisStoreConfig
+from diagops.push.lifecycle import AlreadyFinal, PublishRefused, TooManyEvents
+from diagops.push.store.base import Store, Update
+from diagops.push.store.memory import MemoryStore, MemoryStoreConfig
+from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 Step = tuple[str, str, dict[str, Any], dict[str, Any]]
 
@@ -235,7 +235,7 @@ async def test_operations_are_observed_with_their_outcome(make_store) -> None:
 
 
 def test_from_spec_reads_the_settings_without_connecting() -> None:
-    from spec import load_spec
+    from diagops.spec import load_spec
 
     spec = load_spec(None, env={}, overrides={
         "service.redis_url": "redis://127.0.0.1:1/3", "store.retention_s": 60, "store.max_events_per_execution": 50,
@@ -248,8 +248,8 @@ def test_from_spec_reads_the_settings_without_connecting() -> None:
 
 
 def test_open_store_picks_redis_when_a_url_is_set() -> None:
-    from push.store import open_store
-    from spec import load_spec
+    from diagops.push.store import open_store
+    from diagops.spec import load_spec
 
     assert isinstance(open_store(load_spec(None, env={"DIAGOPS_REDIS_URL": "redis://127.0.0.1:1/0"})), RedisStore)
     assert isinstance(open_store(load_spec(None, env={})), MemoryStore)
@@ -316,7 +316,7 @@ async def test_an_unfinished_execution_silent_past_abandoned_after_is_dropped(ma
 
 
 async def test_an_idempotency_key_stores_a_retried_event_once_across_processes(make_store) -> None:
-    from push.lifecycle import AlreadyStored
+    from diagops.push.lifecycle import AlreadyStored
 
     store_a, store_b = await make_store(), await make_store()
     await store_a.publish("k", "progress", {"progress": 1}, owner="u", idempotency_key="e1")

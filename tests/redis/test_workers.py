@@ -13,7 +13,7 @@ import psutil
 import pytest
 from redis_fixtures import free_port
 
-from push.workers import run_workers
+from diagops.push.workers import run_workers
 from tests.waiting import wait_for
 
 APP = Path(__file__).with_name("workers_app.py")

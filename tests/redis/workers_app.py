@@ -13,9 +13,7 @@ import os
 import signal
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from push.workers import notify_ready, run_workers  # noqa: E402
+from diagops.push.workers import notify_ready, run_workers
 
 
 def serve(port: int, mode: str) -> None:

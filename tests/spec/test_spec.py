@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec import Spec, SpecError, load_spec
+from diagops.spec import Spec, SpecError, load_spec
 from tests.servicekit import REPO
 
 

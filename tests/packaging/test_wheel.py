@@ -1,0 +1,86 @@
+"""The built wheel installs one top-level package, `diagops`, and works from anywhere.
+
+A generic top-level name (`cli`, `push`, `spec`) in site-packages would break, or be broken by,
+any other distribution that has one; so this builds the real wheel, installs it into a fresh
+venv, and looks at what landed there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
+                   check=True, capture_output=True, timeout=300)
+    [whl] = out.glob("diagops-*.whl")
+    return whl
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fresh venv with the wheel installed (no dependencies: those come from this venv via a .pth)."""
+    root = tmp_path_factory.mktemp("venv")
+    venv.create(root, with_pip=True)
+    python = root / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, site
+
+
+def _top_level_names(names: list[str]) -> set[str]:
+    return {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
+
+
+def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    assert _top_level_names(names) == {"diagops"}
+    for part in ("cli", "push", "push/store", "spec", "loadtests", "dashboards", "alerts"):
+        assert f"diagops/{part}/__init__.py" in names, part
+    assert "diagops/push/store/redis_append.lua" in names
+    assert "diagops/loadtests/results.schema.json" in names
+
+
+def test_only_diagops_lands_in_site_packages(installed: tuple[Path, Path]) -> None:
+    _, site = installed
+    ours = {p.name for p in site.iterdir()} - {"zz_dependencies.pth", "__pycache__"}
+    ours = {n for n in ours if not n.startswith(("pip", "_distutils_hack", "distutils-precedence", "setuptools", "pkg_resources"))}
+    assert {n for n in ours if not n.endswith(".dist-info")} == {"diagops"}
+
+
+def test_every_module_imports_from_the_installed_tree(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """Run outside the repository, so nothing resolves through the checkout by accident."""
+    python, site = installed
+    code = (
+        "import importlib, pkgutil, diagops\n"
+        "mods = [m.name for m in pkgutil.walk_packages(diagops.__path__, 'diagops.')\n"
+        "        if '.locust' not in m.name and m.name not in ('diagops.__main__', 'diagops.loadtests.diagnosis',\n"
+        "        'diagops.loadtests.socket_client', 'diagops.loadtests.locust_hooks', 'diagops.loadtests.probe')]\n"
+        "for name in mods:\n"
+        "    mod = importlib.import_module(name)\n"
+        f"    assert mod.__file__.startswith({str(site)!r}), (name, mod.__file__)\n"
+        "print(len(mods))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COV_CORE_SOURCE", "COVERAGE_PROCESS_START")}
+    out = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) > 40
+    cli = subprocess.run([str(python), "-m", "diagops", "--version"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert (cli.returncode, cli.stdout.strip()) == (0, "diagops 0.1.0"), cli.stderr
