@@ -9,6 +9,7 @@ from pydantic import Field
 from diagops.spec.loadtest import LoadtestSpec
 from diagops.spec.model_base import Section
 from diagops.spec.slo import SloSpec
+from diagops.spec.verify import VerifySpec
 
 
 class ServiceSpec(Section):
@@ -76,3 +77,4 @@ class Spec(Section):
     store: StoreSpec = StoreSpec()
     slo: SloSpec = SloSpec()
     loadtest: LoadtestSpec = LoadtestSpec()
+    verify: VerifySpec = VerifySpec()
