@@ -19,7 +19,7 @@ AUTH_CLOSE = 4001
 @check(id="push.end_to_end", title_en="A diagnosis is pushed end to end", title_zh="诊断进度端到端推送",
        category="functional", required=True)
 async def end_to_end(ctx: GateContext) -> Outcome:
-    started = await ctx.start_diagnosis(brand=f"verify e2e {ctx.run_id}")
+    started = await ctx.start_diagnosis(brand=ctx.brand("e2e"))
     eid = started["execution_id"]
     stream = (await ctx.watch([eid]))[eid]
     problems = stream_problems(stream)
@@ -51,7 +51,7 @@ async def message_kinds(ctx: GateContext) -> Outcome:
     seen: dict[str, Any] = {}
     problems: list[str] = []
     # The terminal client's own logic (push.client) on a completed and on a failed diagnosis.
-    done = await ctx.start_diagnosis(brand=f"verify kinds {ctx.run_id}")
+    done = await ctx.start_diagnosis(brand=ctx.brand("kinds"))
     failed_id = ctx.execution_id("kinds-error")
     for event, data, extra in (("progress", {"progress": 10, "stage": "ai_fetching"}, {"owner": ctx.user("alice")}),
                                ("error", {"error_type": "TIMEOUT", "error": "gate"}, {})):
@@ -162,7 +162,7 @@ def _error_body(answer: Any, status: int, code: str | None = None) -> str | None
 async def auth_refusals(ctx: GateContext) -> Outcome:
     bad_tokens = {
         "missing": None,
-        "badly signed": ctx.token("alice", secret="not-the-secret-" + ctx.run_id),
+        "badly signed": ctx.token("alice", secret="a-secret-that-is-not-the-target-one-" + ctx.run_id),
         "expired": ctx.token("alice", ttl_s=-120),
         "without the subscribe scope": ctx.token("alice", ()),
     }
@@ -172,7 +172,7 @@ async def auth_refusals(ctx: GateContext) -> Outcome:
     for name, token in list(bad_tokens.items())[:3]:
         answer = await ctx.http("POST", "/api/v1/diagnoses", token=token, json_body={"brand": "refused"})
         results[f"POST diagnoses, {name} token"] = _error_body(answer, 401)
-    own = await ctx.start_diagnosis(brand=f"verify authz {ctx.run_id}")
+    own = await ctx.start_diagnosis(brand=ctx.brand("authz"))
     eid = own["execution_id"]
     for path in (f"/api/v1/executions/{eid}", f"/api/v1/executions/{eid}/events?after=0"):
         answer = await ctx.http("GET", path, token=ctx.token("bob"))
@@ -220,13 +220,15 @@ def _fold(updates: list[dict[str, Any]], upto: int) -> dict[str, Any]:
        title_zh="轮询降级与推送一致", category="functional", required=True)
 async def polling_agrees(ctx: GateContext) -> Outcome:
     count = ctx.spec.verify.polling_executions
-    ids = [(await ctx.start_diagnosis(brand=f"verify poll {ctx.run_id} {i}"))["execution_id"] for i in range(count)]
-    streams = {eid: Stream(eid) for eid in ids}
+    streams: dict[str, Stream] = {}
     polls: dict[str, tuple[int, asyncio.Task[Any]]] = {}
     deadline = time.monotonic() + ctx.spec.verify.final_timeout_s
     ws = await ctx.connect(ctx.token("alice"))
     try:
-        for eid in ids:
+        # Each one subscribed right after it starts, so its progress is seen (and polled) while it runs.
+        for i in range(count):
+            eid = (await ctx.start_diagnosis(brand=ctx.brand(f"poll {i}")))["execution_id"]
+            streams[eid] = Stream(eid)
             await ws.send_str(dumps({"type": "subscribe", "execution_id": eid}))
         while any(s.final is None for s in streams.values()):
             frame = await receive(ws, deadline)
@@ -269,6 +271,8 @@ async def polling_agrees(ctx: GateContext) -> Outcome:
             problems.append(f"{eid}: /events lists {len(events.body) if isinstance(events.body, list) else events.body} "
                             f"events, not the {len(stream.updates)} pushed")
     evidence = {"executions": count, "polled_mid_run": mid_run, "polled_after_push": len(polls)}
+    if not problems and mid_run == 0:
+        problems.append("no execution was still running when it was polled, so nothing was compared mid-run")
     if problems:
         return failed(f"{len(problems)} disagreements: " + "; ".join(problems[:3]), problems=problems[:20], **evidence)
     return passed(f"{count} executions: polled state equals the pushed stream mid-run ({mid_run} still running) and at the end",
@@ -278,7 +282,7 @@ async def polling_agrees(ctx: GateContext) -> Outcome:
 @check(id="push.resume", title_en="Reconnecting with last_seq gets exactly the missed events",
        title_zh="断线重连按 last_seq 补发", category="functional", required=True)
 async def resume(ctx: GateContext) -> Outcome:
-    started = await ctx.start_diagnosis(brand=f"verify resume {ctx.run_id}")
+    started = await ctx.start_diagnosis(brand=ctx.brand("resume"))
     eid = started["execution_id"]
     first = {eid: Stream(eid)}
     ws = await ctx.connect(ctx.token("alice"))
@@ -304,7 +308,7 @@ async def resume(ctx: GateContext) -> Outcome:
 @check(id="cache.identical", title_en="An identical request is served from the cache", title_zh="相同请求命中缓存",
        category="functional", required=True)
 async def cache_identical(ctx: GateContext) -> Outcome:
-    brand = f"Verify Cache {ctx.run_id}"
+    brand = ctx.brand("Cache")
     body = {"brand": brand, "platforms": ["deepseek", "qwen"], "questions": ["Who leads?"]}
     first = await ctx.start_diagnosis(**body)
     await ctx.wait_final(first["execution_id"])

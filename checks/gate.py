@@ -22,10 +22,14 @@ class GateRun:
 
 
 async def run_gate(spec: Spec, target: str, secret: str, *, inputs: GateInputs, selection: str | None = None,
-                   lang: str = "en", command: str = "diagops verify", progress: Progress | None = None) -> GateRun:
-    """Raises registry.SelectionError for a bad selection before touching the target."""
+                   lang: str = "en", command: str = "diagops verify", progress: Progress | None = None,
+                   run_id: str | None = None) -> GateRun:
+    """Raises registry.SelectionError for a bad selection before touching the target.
+    `run_id` (default random) is in the name of every user and execution the gate creates."""
     chosen, deselected = select(selection)
     ctx = GateContext(spec=spec, target=target, secret=secret, inputs=inputs, lang=lang)
+    if run_id is not None:
+        ctx.run_id = run_id
     await ctx.open()
     try:
         results = await run_checks(chosen, ctx, command, progress)

@@ -38,7 +38,7 @@ async def _one_watcher(ctx: GateContext, index: int, opened: asyncio.Event, read
         if len(ready) == total:
             opened.set()
         await asyncio.wait_for(opened.wait(), timeout=max(0.1, deadline - time.monotonic()))
-        started = await ctx.start_diagnosis(name, brand=f"verify load {ctx.run_id} {index}")
+        started = await ctx.start_diagnosis(name, brand=ctx.brand(f"load {index}"))
         eid = started["execution_id"]
         stream = Stream(eid)
         await ws.send_str(dumps({"type": "subscribe", "execution_id": eid}))
@@ -140,7 +140,7 @@ async def cache_hit_ratio(ctx: GateContext) -> Outcome:
     before = await _cache_counters(ctx)
     hits = misses = 0
     for k in range(keys):
-        body = {"brand": f"verify hit {ctx.run_id} {k}"}
+        body = {"brand": ctx.brand(f"hit {k}")}
         first = await ctx.start_diagnosis(**body)
         await ctx.wait_final(first["execution_id"])
         hits, misses = hits + bool(first.get("cached")), misses + (not first.get("cached"))
