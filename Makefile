@@ -31,7 +31,9 @@ system-deps:
 COVERAGE_MIN = $$($(PY) -c "from diagops.spec import load_spec; print(round(load_spec('diagops.yaml').slo.coverage.min_ratio * 100))")
 
 test: install system-deps
-	$(PY) -m pytest -q --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
+	@mkdir -p reports/out/tests
+	$(PY) -m pytest -q --cov --cov-report=term:skip-covered --cov-report=xml:reports/out/tests/coverage.xml \
+	  --junitxml=reports/out/tests/junit.xml --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
 
 # The main job on embedded defaults: 100 diagnosis sockets against an embedded push service
 # (memory store, simulated engine); no Redis, no Prometheus. Exit code is the verdict.
