@@ -156,7 +156,9 @@ async def test_push_delay_holds_each_update_and_keeps_the_order(service):
             first = await recv_json(ws)
             held = loop.time() - subscribed_at
             rest = updates(await watch_to_end(ws, eid, last_seq=first["seq"]))
-    assert held >= 0.3  # the service replays a stored stream at once
+    # Directly the replay follows `subscribed` within milliseconds. The hold counts from the
+    # update's arrival at the proxy, a little before `subscribed` reached this client.
+    assert held >= 0.2
     assert [first, *rest] == direct
     assert proxy.stats[Fault.PUSH_DELAY_S] >= len(direct)
 
