@@ -278,8 +278,11 @@ class GateProxy:
     async def _start(self) -> None:
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(self._keep_refusal_body)
+        # No connection cap and no session-wide total: the gate holds 100+ sockets through the proxy
+        # while it posts requests, and a total would also end sockets held longer than it.
         self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trace_configs=[trace],
-                                              timeout=aiohttp.ClientTimeout(total=30))
+                                              connector=aiohttp.TCPConnector(limit=0),
+                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -371,7 +374,7 @@ class GateProxy:
         assert self._session is not None
         try:
             async with self._session.request(method, call.url, headers=call.headers, data=body or None,
-                                             allow_redirects=False) as resp:
+                                             allow_redirects=False, timeout=aiohttp.ClientTimeout(total=30)) as resp:
                 content = await resp.read()
                 headers = CIMultiDict((k, v) for k, v in resp.headers.items() if k.lower() not in RESPONSE_SKIP)
                 return Answer(resp.status, headers, content)
