@@ -164,6 +164,35 @@ async def test_health_readiness_and_metrics(service):
     assert "execution_id" not in text and "alice" not in text
 
 
+# Every metric documented for the service (the wire contract's list and the additions README.md
+# names), by the name alert rules and dashboards query, with its Prometheus type.
+DOCUMENTED_METRICS = {
+    "diagops_ws_connections": "gauge",
+    "diagops_ws_connections_opened_total": "counter",
+    "diagops_ws_disconnections_total": "counter",
+    "diagops_ws_refused_total": "counter",
+    "diagops_push_latency_seconds": "histogram",
+    "diagops_messages_sent_total": "counter",
+    "diagops_diagnoses_total": "counter",
+    "diagops_diagnosis_duration_seconds": "histogram",
+    "diagops_errors_total": "counter",
+    "diagops_cache_requests_total": "counter",
+    "diagops_auth_failures_total": "counter",
+    "diagops_heartbeat_timeouts_total": "counter",
+    "diagops_slow_consumer_disconnects_total": "counter",
+    "diagops_store_operation_seconds": "histogram",
+    "diagops_store_errors_total": "counter",
+    "diagops_executions_active": "gauge",
+    "diagops_diagnoses_queued": "gauge",
+    "diagops_frame_errors_total": "counter",
+}
+
+
+async def test_metrics_are_exactly_the_documented_ones_with_their_types(service):
+    # A fresh service: every family is declared from the start, before anything counts in it.
+    assert await service.metric_types() == DOCUMENTED_METRICS
+
+
 async def test_unknown_paths_answer_json_errors(service):
     async with service.session.get(f"{service.url}/nope") as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
