@@ -49,23 +49,36 @@ async def test_diagnoses_beyond_the_bound_wait_visibly_in_queued(start_service):
 
 
 async def test_the_controller_never_runs_more_than_its_bound():
+    """Six diagnoses of three AI calls each, against bounds of 2 diagnoses and 3 calls: both
+    bounds are reached (6 calls want to run) and neither is passed, counted by the callers."""
     controller = ConcurrencyController(max_diagnoses=2, max_ai_calls=3)
+    running = {"diag": 0, "ai": 0}
     peak = {"diag": 0, "ai": 0}
     gate = asyncio.Event()
 
+    def enter(kind: str) -> None:
+        running[kind] += 1
+        peak[kind] = max(peak[kind], running[kind])
+
+    async def ai_call() -> None:
+        async with controller.ai_call():
+            enter("ai")
+            await gate.wait()
+            running["ai"] -= 1
+
     async def diagnosis() -> None:
         async with controller.diagnosis_slot():
-            peak["diag"] = max(peak["diag"], controller.active)
-            async with controller.ai_call():
-                peak["ai"] = max(peak["ai"], controller.ai_calls)
-                await gate.wait()
+            enter("diag")
+            await asyncio.gather(*(ai_call() for _ in range(3)))
+            running["diag"] -= 1
 
     tasks = [asyncio.create_task(diagnosis()) for _ in range(6)]
-    await eventually(lambda: controller.active == 2 and controller.queued == 4)
+    await eventually(lambda: running["diag"] >= 2 and running["ai"] >= 3, what="both bounds reached")
+    assert (controller.active, controller.queued, controller.ai_calls) == (2, 4, 3)
     gate.set()
     await asyncio.gather(*tasks)
-    assert peak == {"diag": 2, "ai": 2}
-    assert (controller.active, controller.queued) == (0, 0)
+    assert peak == {"diag": 2, "ai": 3}
+    assert (controller.active, controller.queued, controller.ai_calls) == (0, 0, 0)
 
 
 # The whole table, written out: users read these sentences and clients act on `retryable`,
