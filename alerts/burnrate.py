@@ -1,4 +1,4 @@
-"""Step 2: multi-window, multi-burn-rate alerts (Google SRE Workbook, "Alerting on SLOs", #6).
+"""Step 2: multi-window, multi-burn-rate alerts (Google SRE Workbook, "Alerting on SLOs", the sixth approach).
 
 One alert per indicator and severity: `page` windows OR-ed into <stem>FastBurn
 (critical), `ticket` windows into <stem>SlowBurn (warning). Each condition needs

@@ -22,18 +22,16 @@ class GenerateError(Exception):
 
 def check_spec(spec: Spec) -> None:
     """Refuse specs whose rules would never fire or whose objectives the limits rule out."""
-    buckets = _service_buckets()
-    if buckets is not None:
-        latency, duration = buckets
-        for key, value, bounds, metric in (
-            ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, latency, "diagops_push_latency_seconds"),
-            ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, duration, "diagops_diagnosis_duration_seconds"),
-        ):
-            if value not in bounds:
-                raise GenerateError(
-                    f"'{key}' = {value:g} is not a bucket bound of {metric} "
-                    f"({', '.join(f'{b:g}' for b in bounds)}): the rules could not count events under it"
-                )
+    latency, duration = _service_buckets()
+    for key, value, bounds, metric in (
+        ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, latency, "diagops_push_latency_seconds"),
+        ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, duration, "diagops_diagnosis_duration_seconds"),
+    ):
+        if value not in bounds:
+            raise GenerateError(
+                f"'{key}' = {value:g} is not a bucket bound of {metric} "
+                f"({', '.join(f'{b:g}' for b in bounds)}): the rules could not count events under it"
+            )
     cap, limit = spec.slo.capacity, spec.limits.max_connections
     if cap.required_connections > limit:
         raise GenerateError(
@@ -42,12 +40,11 @@ def check_spec(spec: Spec) -> None:
         )
 
 
-def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """The histogram bounds the service exports, when the service package is importable."""
-    try:
-        from diagops.push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
-    except ImportError:
-        return None
+def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The histogram bounds the service exports: read from it, so the two cannot drift apart.
+    Imported here, not at the top, so that importing `alerts` does not load prometheus_client."""
+    from diagops.push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
+
     return tuple(LATENCY_BUCKETS), tuple(DURATION_BUCKETS)
 
 

@@ -66,10 +66,11 @@ def capacity_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=f"An instance is above {pct(cap.warn_ratio)} of its connection limit ({warn_at} of {limit}).",
-                impact="None yet; at the limit new clients are refused (503 / close 1013) and fall back to polling.",
+                impact="None yet; at the limit new WebSocket upgrades are refused with HTTP 503 and clients fall back to polling.",
                 diagnose=diagnose,
                 mitigate=(
-                    "Add instances behind the load balancer, or raise limits.max_connections if memory allows (~30 KB per socket).",
+                    "Add instances behind the load balancer, or raise limits.max_connections if memory allows "
+                    "(an idle subscribed socket measured 17.6 KiB of server memory).",
                 ),
             ),
         ),
@@ -86,7 +87,7 @@ def capacity_alerts(spec: Spec) -> list[Alert]:
             ),
             runbook=Runbook(
                 meaning=f"An instance reached limits.max_connections ({limit}).",
-                impact="New clients are refused with 503 or close code 1013 and lose live progress.",
+                impact="New WebSocket upgrades are refused with HTTP 503; those clients lose live progress and fall back to polling.",
                 diagnose=diagnose,
                 mitigate=("Add instances now; then find whether the growth is real users or a reconnect loop.",),
             ),

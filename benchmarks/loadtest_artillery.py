@@ -4,7 +4,8 @@
         [--artillery-dir /tmp/diagops-artillery] [--out reports/out/bench-artillery]
 
 Installs Artillery 2 into a temporary directory the first time (`npm install
---ignore-scripts artillery@2`, FINDINGS.md; nothing lands in the repository),
+--ignore-scripts artillery@2`: without that flag its Playwright dependency tries to
+download a browser and the install fails; nothing lands in the repository),
 then for each step starts a fresh tuned `diagops serve`, mints one token per
 virtual user, and runs `benchmarks/loadtest_artillery.js` with N users arriving
 at `--spawn-rate` and all ending together. CPU of Artillery's process tree and

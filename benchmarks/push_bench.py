@@ -1,4 +1,4 @@
-"""Push benchmark (issue 2): our `diagops serve` against Nchan, side by side in one run.
+"""Push benchmark: our `diagops serve` against Nchan, side by side in one run.
 
     .venv/bin/python -m benchmarks.push_bench --sockets 100,1000 --idle 1000,5000 --seconds 10
 
@@ -369,7 +369,7 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
                 mem.add_row(name, f"{int(n):,} ({p['open']:,} open)", f"{p['rss_mib']}", f"{p['kib_per_socket']}")
         console.print(mem)
 
-    goals = Table(title="Goals (issue 2)")
+    goals = Table(title="Goals")
     for col in ("goal", "measured", "met"):
         goals.add_column(col)
     for g in summary["goals"]:

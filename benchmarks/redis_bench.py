@@ -1,4 +1,4 @@
-"""Push benchmark, store and process axes (issue 3): memory vs Redis, one process vs `--workers N`.
+"""Push benchmark, store and process axes: memory vs Redis, one process vs `--workers N`.
 
     .venv/bin/python -m benchmarks.redis_bench                      # memory/1, redis/1, redis/2 at 1,000 sockets
     .venv/bin/python -m benchmarks.redis_bench --store redis --workers 2 --seconds 20 --repeat 3 --json out.json

@@ -1,7 +1,8 @@
 """The `diagops` command: registers one module per command group, nothing else.
 
-Command modules import heavy libraries (aiohttp, locust, gevent) inside their
-functions, so `diagops --help` stays fast.
+Command modules import heavy libraries (aiohttp, the Grafana SDK, prometheus
+clients) inside their functions, so `diagops --help` stays fast; Locust and
+gevent run only in child processes, never in the CLI's own.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """diagops: serve, load-test, monitor and accept the diagnosis push service.
+    """diagops: serve, load-test and monitor the diagnosis push service.
 
     Exit codes: 0 ok, 1 a threshold/check failed, 2 usage or config error,
     3 environment error (port in use, service/store/tool unreachable), 70 internal error.

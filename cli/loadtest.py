@@ -1,7 +1,7 @@
 """`diagops loadtest`: hold N diagnosis sockets against the push service and judge the result.
 
-The command never imports Locust or gevent (FINDINGS.md: `import locust`
-monkey-patches the process): it plans the run, starts the Locust processes and,
+The command never imports Locust or gevent (`import locust` monkey-patches the
+whole process with gevent): it plans the run, starts the Locust processes and,
 without `--host`, the embedded service as children, watches them, and turns
 what they wrote into a verdict. Exit 0 when every threshold holds, 1 when one
 fails (or the generator was saturated), 2 on a usage error, 3 when the target

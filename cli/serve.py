@@ -47,7 +47,7 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the port (needs --redis-url)."),
     jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="File holding the JWT secret."),
 ) -> None:
-    """Serve the push service (PROTOCOL.md) until SIGTERM/SIGINT."""
+    """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT."""
     context = get_context(ctx)
     spec = load_for_command(config, {
         "service.host": host, "service.port": port, "service.log_format": log_format,

@@ -31,7 +31,7 @@ class Panel:
     queries: tuple[Query, ...]
     unit: str = "short"
     kind: Literal["timeseries", "stat"] = "timeseries"
-    # (value, color) steps above the base colour; with `objective` they are drawn as dashed lines.
+    # (value, color) steps above the base colour; a timeseries panel with steps draws them as dashed lines.
     thresholds: tuple[tuple[float, str], ...] = ()
     base_color: str = "green"
     width: int = 8
@@ -126,7 +126,8 @@ def cache(spec: Spec) -> Row:
 def diagnoses(spec: Spec) -> Row:
     dur = spec.slo.diagnosis_duration
     return Row("Diagnoses", (
-        Panel("Diagnoses per second, by outcome", "Diagnoses that ended, by status (cache hits included).",
+        Panel("Diagnoses per second, by outcome",
+              "Diagnoses that ended, by status (cache replays excluded: they count as cache hits).",
               (Query(_rate(f"{PREFIX}_diagnoses_total", "status"), "{{status}}"),), unit="ops"),
         Panel("Diagnosis duration p50 / p95", f"From accepted to final event. Objective: {dur.target:.0%} within "
               f"{dur.threshold_s:g} s.",

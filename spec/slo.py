@@ -1,7 +1,7 @@
 """Service-level objectives: the thresholds every generator and check reads.
 
-Defaults come from the Phase-3 plan. Alert rules, dashboards, `diagops status`,
-the load-test verdict and the acceptance checks read these values and no others.
+The defaults are the service's objectives (README.md lists the main ones). Alert rules,
+dashboards, `diagops status` and the load-test verdict read these values and no others.
 `alerting` holds how the objectives are watched (burn-rate windows, `for:`
 durations); a test profile shortens those, never the objectives' meaning.
 """
@@ -29,7 +29,7 @@ def duration_seconds(value: str) -> float:
 
 
 class LatencyObjective(Section):
-    """`target` of progress pushes must be delivered within `threshold_s`.
+    """`target` of pushes (diagnosis_update frames, any event) must be written within `threshold_s`.
 
     `threshold_s` must be a bucket bound of `diagops_push_latency_seconds`
     (0.1, 0.25, 0.5, 1 ...): the rules count pushes under it from that bucket.

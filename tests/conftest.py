@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from diagops.push.app import create_app
 from diagops.push.http_util import STATE
 from diagops.push.state import ServiceState
-from tests.servicekit import SECRET, test_spec, token
+from tests.servicekit import SECRET, metric_types, test_spec, token
 
 
 @dataclass
@@ -51,6 +51,12 @@ class LiveService:
 
     async def connect(self, user: str = "alice", **kw: Any) -> aiohttp.ClientWebSocketResponse:
         return await self.session.ws_connect(self.ws_url, headers=self.auth(user), **kw)
+
+    async def metric_types(self) -> dict[str, str]:
+        """What its `/metrics` exposes: family name as queried -> type."""
+        async with self.session.get(f"{self.url}/metrics") as resp:
+            assert resp.status == 200
+            return metric_types(await resp.text())
 
 
 StartService = Callable[..., Awaitable[LiveService]]

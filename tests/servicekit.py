@@ -43,6 +43,16 @@ def token(user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: A
     return mint_token(SECRET, user, scopes, **kw)
 
 
+def metric_types(exposition: str) -> dict[str, str]:
+    """Each metric family of a Prometheus text exposition, by the name a query uses (a counter
+    with its `_total`), with its type. Parsed by prometheus_client itself, so a family that is
+    declared but has no sample yet (a labelled counter never incremented) still counts."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name + ("_total" if f.type == "counter" else ""): f.type
+            for f in text_string_to_metric_families(exposition)}
+
+
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
     if proc.poll() is None:

@@ -2,7 +2,8 @@
 
 Every run here is a real short Locust run against a real service on 127.0.0.1;
 the CLI runs in a child process through a wrapper that fails if the CLI process
-itself ever imported locust or gevent (FINDINGS.md: it must not).
+itself ever imported locust or gevent (it must not: `import locust` monkey-patches
+the whole process with gevent).
 """
 
 from __future__ import annotations

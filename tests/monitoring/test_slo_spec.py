@@ -1,4 +1,4 @@
-"""The SLO spec: defaults from the Phase-3 plan, burn rates derived from the window, errors that name the key."""
+"""The SLO spec: the documented default objectives, burn rates derived from the window, errors that name the key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from diagops.spec import Spec, SpecError, load_spec
 from diagops.spec.slo import BurnRateWindow, duration_seconds
 
 
-def test_defaults_are_the_phase3_objectives() -> None:
+def test_defaults_are_the_documented_objectives() -> None:
     slo = Spec().slo
     assert (slo.delivery_latency.threshold_s, slo.delivery_latency.target) == (1.0, 0.95)
     assert slo.error_rate.max_ratio == 0.005 and slo.window_days == 30

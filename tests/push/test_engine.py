@@ -49,31 +49,70 @@ async def test_diagnoses_beyond_the_bound_wait_visibly_in_queued(start_service):
 
 
 async def test_the_controller_never_runs_more_than_its_bound():
+    """Six diagnoses of three AI calls each, against bounds of 2 diagnoses and 3 calls: both
+    bounds are reached (6 calls want to run) and neither is passed, counted by the callers."""
     controller = ConcurrencyController(max_diagnoses=2, max_ai_calls=3)
+    running = {"diag": 0, "ai": 0}
     peak = {"diag": 0, "ai": 0}
     gate = asyncio.Event()
 
+    def enter(kind: str) -> None:
+        running[kind] += 1
+        peak[kind] = max(peak[kind], running[kind])
+
+    async def ai_call() -> None:
+        async with controller.ai_call():
+            enter("ai")
+            await gate.wait()
+            running["ai"] -= 1
+
     async def diagnosis() -> None:
         async with controller.diagnosis_slot():
-            peak["diag"] = max(peak["diag"], controller.active)
-            async with controller.ai_call():
-                peak["ai"] = max(peak["ai"], controller.ai_calls)
-                await gate.wait()
+            enter("diag")
+            await asyncio.gather(*(ai_call() for _ in range(3)))
+            running["diag"] -= 1
 
     tasks = [asyncio.create_task(diagnosis()) for _ in range(6)]
-    await eventually(lambda: controller.active == 2 and controller.queued == 4)
+    await eventually(lambda: running["diag"] >= 2 and running["ai"] >= 3, what="both bounds reached")
+    assert (controller.active, controller.queued, controller.ai_calls) == (2, 4, 3)
     gate.set()
     await asyncio.gather(*tasks)
-    assert peak == {"diag": 2, "ai": 2}
-    assert (controller.active, controller.queued) == (0, 0)
+    assert peak == {"diag": 2, "ai": 3}
+    assert (controller.active, controller.queued, controller.ai_calls) == (0, 0, 0)
 
 
-def test_every_error_type_has_both_languages_and_a_retry_flag():
-    assert set(ERROR_TABLE) == set(ERROR_TYPES)
-    for entry in ERROR_TABLE.values():
-        assert entry.zh and entry.en and entry.zh != entry.en
-    assert friendly("INVALID_REQUEST").retryable is False
+# The whole table, written out: users read these sentences and clients act on `retryable`,
+# so any change to them must show up here as a deliberate edit.
+PINNED_ERRORS = {
+    "AI_PLATFORM_ERROR": (True, "部分 AI 平台暂时无法访问，请稍后重试。",
+                          "One of the AI platforms is not answering right now. Please try again in a few minutes."),
+    "TIMEOUT": (True, "诊断超时，请稍后重试或减少问题数量。",
+                "The diagnosis took too long. Try again, or ask fewer questions at once."),
+    "RATE_LIMITED": (True, "请求过于频繁，请等待一分钟后再试。",
+                     "Too many requests right now. Please wait a minute and try again."),
+    "INVALID_REQUEST": (False, "请求内容有误，请检查品牌名称和问题后重新提交。",
+                        "The request is not valid. Check the brand name and questions, then submit again."),
+    "INTERNAL": (True, "服务内部出错，我们已记录该问题，请稍后重试。",
+                 "Something went wrong on our side. It has been logged; please try again later."),
+}
+
+
+def test_the_error_table_is_exactly_the_pinned_one():
+    assert set(ERROR_TYPES) == set(PINNED_ERRORS)
+    got = {t: (e.retryable, e.zh, e.en) for t, e in ERROR_TABLE.items()}
+    assert got == PINNED_ERRORS
+    for error_type, (_retryable, zh, en) in PINNED_ERRORS.items():
+        entry = friendly(error_type)
+        assert (entry.error_type, entry.message("zh"), entry.message("en")) == (error_type, zh, en)
+
+
+@pytest.mark.parametrize("data", [{"error_type": "SOMETHING_NEW"}, {}])
+def test_an_unknown_or_missing_error_type_gets_the_internal_entry(data):
     assert friendly("SOMETHING_NEW") is ERROR_TABLE["INTERNAL"]
+    retryable, _zh, en = PINNED_ERRORS["INTERNAL"]
+    filled = complete_error_data(data, "en")
+    assert (filled["message"], filled["error"], filled["retryable"]) == (en, en, retryable)
+    assert filled["error_type"] == data.get("error_type", "INTERNAL")
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

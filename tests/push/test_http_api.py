@@ -12,6 +12,14 @@ def bearer(user: str = "alice", scopes: tuple[str, ...] = ("subscribe",)) -> dic
     return {"Authorization": f"Bearer {token(user, scopes)}"}
 
 
+async def error_of(resp) -> tuple[int, str, str]:
+    """(status, code, message) of an error answer, checked to be exactly the JSON error body."""
+    assert resp.content_type == "application/json"
+    body = await resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    return resp.status, body["error"]["code"], body["error"]["message"]
+
+
 async def test_starting_a_diagnosis_answers_202_with_the_urls(service):
     body = await service.start_diagnosis(brand="Acme", platforms=["qwen", "kimi"], questions=["best tea?"])
     assert set(body) == {"execution_id", "cached", "ws_url", "poll_url"}
@@ -56,14 +64,28 @@ async def test_polling_follows_the_diagnosis_to_its_report(service):
 async def test_polling_someone_elses_or_an_unknown_execution(service):
     eid = (await service.start_diagnosis(user="alice"))["execution_id"]
     async with service.session.get(f"{service.url}/api/v1/executions/{eid}", headers=bearer("bob")) as resp:
-        assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+        assert await error_of(resp) == (403, "forbidden", "this execution belongs to another user")
     async with service.session.get(f"{service.url}/api/v1/executions/e-nope", headers=bearer()) as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
     async with service.session.get(f"{service.url}/api/v1/executions/e%22x%5C", headers=bearer()) as resp:
         assert resp.status == 404  # an id with JSON syntax in it still gets a well-formed body
         assert (await resp.json())["error"]["message"] == 'no execution e"x\\'
-    async with service.session.get(f"{service.url}/api/v1/executions/{eid}") as resp:
-        assert resp.status == 401
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason", "message"),
+    [
+        ({}, "missing", "a token is required (Authorization: Bearer or ?token=)"),
+        ({"Authorization": "Bearer not-a-token"}, "invalid", "the token is not valid"),
+        ({"Authorization": "Bearer " + token("alice", ttl_s=-10)}, "expired", "the token has expired"),
+    ],
+)
+async def test_a_request_without_a_valid_token_is_401_with_the_reason(service, headers, reason, message):
+    eid = (await service.start_diagnosis(user="alice"))["execution_id"]
+    async with service.session.get(f"{service.url}/api/v1/executions/{eid}", headers=headers) as resp:
+        assert await error_of(resp) == (401, "unauthorized", message)
+        assert resp.headers["WWW-Authenticate"] == 'Bearer realm="diagops"'
+    assert service.state.metrics.auth_failures.labels(reason)._value.get() == 1
 
 
 async def test_events_after_n_match_what_the_socket_pushed(service):
@@ -73,7 +95,7 @@ async def test_events_after_n_match_what_the_socket_pushed(service):
         assert resp.status == 200
         assert await resp.json() == pushed[2:]
     async with service.session.get(f"{service.url}/api/v1/executions/{eid}/events?after=x", headers=bearer()) as resp:
-        assert resp.status == 400
+        assert await error_of(resp) == (400, "invalid_field", "'after' must be a whole number >= 0")
 
 
 async def _publish(service, eid, body, scopes=("publish",)):
@@ -121,8 +143,11 @@ async def test_refused_events_use_no_seq(service, first, then, status, code):
 
 
 async def test_publishing_needs_the_publish_scope(service):
-    status, body = await _publish(service, "ext-s", {"event": "progress", "owner": "u", "data": {}}, scopes=("subscribe",))
-    assert status == 403 and body["error"]["code"] == "forbidden"
+    async with service.session.post(f"{service.url}/api/v1/executions/ext-s/events", headers=bearer("engine"),
+                                    json={"event": "progress", "owner": "u", "data": {}}) as resp:
+        assert await error_of(resp) == (403, "forbidden", "the token lacks the 'publish' scope")
+    assert service.state.metrics.auth_failures.labels("scope")._value.get() == 1
+    assert await service.state.store.snapshot("ext-s") is None
 
 
 async def test_identical_requests_are_served_from_the_cache_by_any_user(service):
@@ -164,6 +189,35 @@ async def test_health_readiness_and_metrics(service):
     assert "execution_id" not in text and "alice" not in text
 
 
+# Every metric documented for the service (the wire contract's list and the additions README.md
+# names), by the name alert rules and dashboards query, with its Prometheus type.
+DOCUMENTED_METRICS = {
+    "diagops_ws_connections": "gauge",
+    "diagops_ws_connections_opened_total": "counter",
+    "diagops_ws_disconnections_total": "counter",
+    "diagops_ws_refused_total": "counter",
+    "diagops_push_latency_seconds": "histogram",
+    "diagops_messages_sent_total": "counter",
+    "diagops_diagnoses_total": "counter",
+    "diagops_diagnosis_duration_seconds": "histogram",
+    "diagops_errors_total": "counter",
+    "diagops_cache_requests_total": "counter",
+    "diagops_auth_failures_total": "counter",
+    "diagops_heartbeat_timeouts_total": "counter",
+    "diagops_slow_consumer_disconnects_total": "counter",
+    "diagops_store_operation_seconds": "histogram",
+    "diagops_store_errors_total": "counter",
+    "diagops_executions_active": "gauge",
+    "diagops_diagnoses_queued": "gauge",
+    "diagops_frame_errors_total": "counter",
+}
+
+
+async def test_metrics_are_exactly_the_documented_ones_with_their_types(service):
+    # A fresh service: every family is declared from the start, before anything counts in it.
+    assert await service.metric_types() == DOCUMENTED_METRICS
+
+
 async def test_unknown_paths_answer_json_errors(service):
     async with service.session.get(f"{service.url}/nope") as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
@@ -183,4 +237,4 @@ async def test_a_retried_publish_with_the_same_idempotency_key_is_stored_once(se
     assert [u.seq for u in await service.state.store.events_after("ext-i", 0)] == [1, 2]
     headers["Idempotency-Key"] = "x" * 201
     async with service.session.post(url, json={"event": "progress", "data": {}}, headers=headers) as resp:
-        assert resp.status == 400
+        assert await error_of(resp) == (400, "bad_request", "'Idempotency-Key' must be 1 to 200 characters")

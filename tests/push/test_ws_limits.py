@@ -106,12 +106,25 @@ async def test_a_client_that_never_answers_pings_is_closed_4008(start_service):
     reader.cancel()
 
 
+async def _refused_upgrade(svc) -> tuple[int, dict, str | None]:
+    """A WebSocket upgrade sent as a plain HTTP request, so that a refusal's body can be read
+    (a WebSocket client raises on the status and drops the body)."""
+    headers = {**svc.auth(), "Upgrade": "websocket", "Connection": "Upgrade",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Sec-WebSocket-Version": "13"}
+    async with svc.session.get(svc.ws_url.replace("ws://", "http://", 1), headers=headers) as resp:
+        assert resp.status != 101, "the upgrade was accepted"
+        return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
+
 async def test_new_connections_beyond_the_rate_get_429(start_service):
     svc = await start_service(**{"limits.connection_rate": 0.01, "limits.connection_burst": 2})
     kept = [await svc.connect(), await svc.connect()]
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+    assert await _refused_upgrade(svc) == (
+        429, {"error": {"code": "rate_limited", "message": "too many new connections from this address"}}, "1")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # and a real client sees the same
         await svc.connect()
-    assert refused.value.status == 429
+    assert (refused.value.status, refused.value.headers["Retry-After"]) == (429, "1")
+    assert svc.state.metrics.ws_refused.labels("rate")._value.get() == 2
     await kept[0].send_json({"type": "ping"})
     assert (await recv_json(kept[0]))["type"] == "pong"
 
@@ -119,9 +132,12 @@ async def test_new_connections_beyond_the_rate_get_429(start_service):
 async def test_connections_beyond_the_total_get_503_until_one_leaves(start_service):
     svc = await start_service(**{"limits.max_connections": 2})
     first, _second = await svc.connect(), await svc.connect()
+    assert await _refused_upgrade(svc) == (
+        503, {"error": {"code": "server_full", "message": "the service is at its connection limit"}}, "1")
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await svc.connect()
-    assert refused.value.status == 503
+    assert (refused.value.status, refused.value.headers["Retry-After"]) == (503, "1")
+    assert svc.state.metrics.ws_refused.labels("capacity")._value.get() == 2
     await first.close()
     await eventually(lambda: len(svc.state.connections) == 1, what="the first socket to be released")
     third = await svc.connect()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from redis_fixtures import free_port
 
 from diagops.push.workers import run_workers
+from tests.servicekit import free_port
 from tests.waiting import wait_for
 
 APP = Path(__file__).with_name("workers_app.py")
