@@ -8,6 +8,7 @@ from pydantic import Field
 
 from diagops.spec.loadtest import LoadtestSpec
 from diagops.spec.model_base import Section
+from diagops.spec.signoff import SignoffSpec
 from diagops.spec.slo import SloSpec
 
 
@@ -76,3 +77,4 @@ class Spec(Section):
     store: StoreSpec = StoreSpec()
     slo: SloSpec = SloSpec()
     loadtest: LoadtestSpec = LoadtestSpec()
+    signoff: SignoffSpec = SignoffSpec()
