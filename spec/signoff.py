@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from diagops.spec.model_base import Section
 
@@ -37,16 +37,23 @@ class SignoffSpec(Section):
         None, ge=1, description="distinct roles that must approve; None: every role"
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SignoffSpec:
-        if not self.roles:
+    @field_validator("roles")
+    @classmethod
+    def _role_ids(cls, roles: dict[str, RoleTitle]) -> dict[str, RoleTitle]:
+        if not roles:
             raise ValueError("at least one role is needed")
-        bad = [r for r in self.roles if not _ROLE_ID.fullmatch(r)]
+        bad = [r for r in roles if not _ROLE_ID.fullmatch(r)]
         if bad:
             raise ValueError(f"role id '{bad[0]}' must be lower case letters, digits and _")
-        if self.threshold is not None and self.threshold > len(self.roles):
-            raise ValueError(f"threshold {self.threshold} is above the number of roles ({len(self.roles)})")
-        return self
+        return roles
+
+    @field_validator("threshold")
+    @classmethod
+    def _at_most_all(cls, threshold: int | None, info: ValidationInfo) -> int | None:
+        roles = info.data.get("roles")
+        if threshold is not None and roles is not None and threshold > len(roles):
+            raise ValueError(f"threshold {threshold} is above the number of roles ({len(roles)})")
+        return threshold
 
     @property
     def required(self) -> int:
