@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from diagops.cli import alerts, dashboards, loadtest, serve, status, token, watch
+from diagops.cli import alerts, dashboards, loadtest, report, serve, signoff, status, token, watch
 from diagops.cli.context import Context
 
 __version__ = "0.1.0"
@@ -50,3 +50,5 @@ loadtest.register(app)
 alerts.register(app)
 dashboards.register(app)
 status.register(app)
+signoff.register(app)
+report.register(app)
