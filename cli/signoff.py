@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import click
 import typer
@@ -90,7 +90,7 @@ def keygen(
 
     with attestation_errors():
         private, public, keyid = generate_key_pair(name, out)
-    console: Any = get_context(ctx).console
+    console = get_context(ctx).console
     console.print(f"private key: {private} (mode 0600: keep it to yourself, never commit it)", highlight=False, soft_wrap=True)
     console.print(f"public key:  {public} (key id {keyid}): add it to the trusted-keys folder and roles.yaml",
                   highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diagops.reports.bundle import Bundle, Entry, append_envelope, bundle_path, read_bundle, write_bundle
+from diagops.reports.bundle import Bundle, Entry, append_envelope, bundle_path, read_bundle, the_gate, write_bundle
 from diagops.reports.canonical import read_report, replace_signoff, signoff_block, subject_digest, write_report
 from diagops.reports.errors import InputError, SignoffRefused
 from diagops.reports.keys import load_signer
@@ -103,18 +103,6 @@ def sign_report(report: Path, *, role: str, key: Path, signoff: SignoffSpec, app
     table = render_signoff_table(bundle.path, signoff.roles, lang or table_language(text) or "zh")
     write_report(report, replace_signoff(text, table))
     return Signed(bundle.path, line, signer.public_key.keyid, approval)
-
-
-def the_gate(bundle: Bundle) -> Entry:
-    """The bundle's one gate statement (a repeated identical line is still one)."""
-    gates = bundle.gates
-    if not gates:
-        raise InputError(f"{bundle.path}: holds no gate statement ({TEST_RESULT}): run `diagops verify` first")
-    if len(gates) > 1:
-        lines = ", ".join(str(g.line) for g in gates)
-        raise InputError(f"{bundle.path}: holds {len(gates)} different gate statements (lines {lines}); "
-                         "a gate run writes a new bundle: run `diagops verify` again")
-    return gates[0]
 
 
 def render_signoff_table(bundle: Bundle | Path | None, roles: Mapping[str, RoleTitle], lang: Lang) -> str:

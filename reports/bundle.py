@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diagops.reports.errors import InputError
-from diagops.reports.statements import PAYLOAD_TYPE, Approval, GateResult, Statement, StatementError, parse_statement
+from diagops.reports.statements import (
+    PAYLOAD_TYPE,
+    TEST_RESULT,
+    Approval,
+    GateResult,
+    Statement,
+    StatementError,
+    parse_statement,
+)
 
 if TYPE_CHECKING:
     from securesystemslib.dsse import Envelope
@@ -60,6 +68,18 @@ class Bundle:
     @property
     def others(self) -> list[Entry]:
         return [e for e in self.entries if e.statement.predicate is None]
+
+
+def the_gate(bundle: Bundle) -> Entry:
+    """The bundle's one gate statement (a repeated identical line is still one)."""
+    gates = bundle.gates
+    if not gates:
+        raise BundleError(f"{bundle.path}: holds no gate statement ({TEST_RESULT}): run `diagops verify` first")
+    if len(gates) > 1:
+        lines = ", ".join(str(g.line) for g in gates)
+        raise BundleError(f"{bundle.path}: holds {len(gates)} different gate statements (lines {lines}); "
+                          "a gate run writes a new bundle: run `diagops verify` again")
+    return gates[0]
 
 
 def bundle_path(report: Path) -> Path:

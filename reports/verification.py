@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from diagops.reports.bundle import Bundle, Entry
+from diagops.reports.bundle import Bundle, BundleError, Entry, the_gate
 from diagops.reports.canonical import subject_digest
 from diagops.reports.statements import APPROVE_WITH_RISK, Approval, GateResult
 from diagops.reports.trusted_keys import TrustedKeys
@@ -83,14 +83,11 @@ def verify_report(text: str, report_name: str, bundle: Bundle, trusted: TrustedK
 
 
 def _check_gate(result: Verification, bundle: Bundle, trusted: TrustedKeys) -> GateResult | None:
-    gates = bundle.gates
-    if len(gates) != 1:
-        message = ("the bundle holds no gate statement (test-result): run `diagops verify`" if not gates else
-                   f"the bundle holds {len(gates)} different gate statements (lines "
-                   f"{', '.join(str(g.line) for g in gates)}): a gate run writes a new bundle")
-        _not_intact(result, Finding("no-gate" if not gates else "several-gates", message))
+    try:
+        entry = the_gate(bundle)
+    except BundleError as exc:
+        _not_intact(result, Finding("no-gate" if not bundle.gates else "several-gates", str(exc)))
         return None
-    entry = gates[0]
     predicate: GateResult = entry.statement.predicate  # type: ignore[assignment]
     result.gate_result = predicate.result
     result.gate_signed_by = _verified_by(entry, trusted)

@@ -195,7 +195,16 @@ def test_two_different_gate_statements_are_not_one_report(report: Path, sign, ve
     _write_lines(report, [gate] + _bundle_lines(report) + [gate])
     result = verify(report)
     assert result.code == 1 and result.json["intact"] is False
-    assert result.json["why_not_intact"] == ("the bundle holds 2 different gate statements (lines 1, 2): "
-                                             "a gate run writes a new bundle")
+    assert result.json["why_not_intact"] == (f"{report.with_name('REPORT.intoto.jsonl')}: holds 2 different gate "
+                                             "statements (lines 1, 2); a gate run writes a new bundle: run "
+                                             "`diagops verify` again")
     refused = sign(report, "alice")
     assert refused.code == 2 and "holds 2 different gate statements (lines 1, 2)" in refused.err
+
+
+def test_a_bundle_without_its_gate_statement_is_not_intact(report: Path, sign, verify) -> None:
+    _sign_all(report, sign)
+    _write_lines(report, _bundle_lines(report)[1:])
+    result = verify(report)
+    assert result.code == 1 and kinds(result)[0] == "no-gate"
+    assert "holds no gate statement (https://in-toto.io/attestation/test-result/v0.1)" in result.json["why_not_intact"]
