@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from diagops.cli import alerts, dashboards, loadtest, serve, status, token, verify, watch
+from diagops.cli import alerts, dashboards, loadtest, report, serve, signoff, status, token, verify, watch
 from diagops.cli.context import Context
 
 __version__ = "0.1.0"
@@ -52,3 +52,5 @@ alerts.register(app)
 dashboards.register(app)
 status.register(app)
 verify.register(app)
+signoff.register(app)
+report.register(app)

@@ -165,6 +165,7 @@ def _write_outputs(document: dict[str, Any], spec: Any, out: Path, lang: str) ->
     import json
 
     from diagops.reports.attest import render_signoff_table, write_gate_statement
+    from diagops.reports.canonical import write_report
     from diagops.reports.charts import write_charts
     from diagops.reports.junit import write_junit
     from diagops.reports.markdown import render_report
@@ -176,9 +177,9 @@ def _write_outputs(document: dict[str, Any], spec: Any, out: Path, lang: str) ->
                          **{f"chart{i + 1}": c for i, c in enumerate(charts)}}
     (out / RESULT_FILE).write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_junit(document, out / JUNIT_FILE)
-    table = render_signoff_table([], getattr(spec, "signoff", None), lang)
+    table = render_signoff_table(None, spec.signoff.roles, lang)  # empty until the approvers sign
     report = out / REPORT_FILE
-    report.write_text(render_report(document, spec, lang, signoff_table=table, charts=charts), encoding="utf-8")
+    write_report(report, render_report(document, spec, lang, signoff_table=table, charts=charts))
     checks = document["checks"]
     write_gate_statement(
         report, result={"pass": "PASSED", "warn": "WARNED", "fail": "FAILED"}[document["verdict"]["result"]],

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from diagops.spec.loadtest import LoadtestSpec
 from diagops.spec.model_base import Section
+from diagops.spec.signoff import SignoffSpec
 from diagops.spec.slo import SloSpec
 from diagops.spec.verify import VerifySpec
 
@@ -78,3 +79,4 @@ class Spec(Section):
     slo: SloSpec = SloSpec()
     loadtest: LoadtestSpec = LoadtestSpec()
     verify: VerifySpec = VerifySpec()
+    signoff: SignoffSpec = SignoffSpec()
