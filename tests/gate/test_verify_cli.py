@@ -133,3 +133,36 @@ def test_bad_input_is_one_line_and_its_exit_code(args, secret, code, message, tm
     got, out, err = run_cli([*args, "--out", str(tmp_path / "o")], monkeypatch, capsys, secret=secret)
     assert got == code
     assert message.format(port=port) in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_the_gate_s_report_is_signed_by_four_roles_and_then_verifies(healthy, tmp_path, monkeypatch, capsys):
+    """The whole release path on the real report: verify, four sign-offs, report verify; then a tamper."""
+    import shutil
+
+    import yaml
+
+    _, out = healthy
+    report = tmp_path / "REPORT.md"
+    shutil.copy(out / "REPORT.md", report)
+    shutil.copy(out / "REPORT.intoto.jsonl", tmp_path / "REPORT.intoto.jsonl")
+    trusted = tmp_path / "trusted"
+    roles = ["chief_architect", "tech_director", "product_manager", "project_manager"]
+    for role in roles:
+        assert main(["signoff", "keygen", "--name", role, "--out", str(trusted)]) == 0
+    (trusted / "roles.yaml").write_text(yaml.safe_dump({role: [role] for role in roles}), encoding="utf-8")
+    for role in roles[:3]:
+        assert main(["signoff", str(report), "--role", role, "--key", str(trusted / f"{role}.key"),
+                     "--config", os.devnull]) == 0
+    assert main(["report", "verify", str(report), "--trusted-keys", str(trusted), "--config", os.devnull]) == 1
+    assert main(["signoff", str(report), "--role", roles[3], "--key", str(trusted / f"{roles[3]}.key"),
+                 "--config", os.devnull]) == 0
+    capsys.readouterr()
+    assert main(["report", "verify", str(report), "--trusted-keys", str(trusted), "--config", os.devnull, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["approved"] is True
+    text = report.read_text()
+    table = text.split(SIGNOFF_BEGIN)[1].split(SIGNOFF_END)[0]
+    assert all(f"| {title} | {role} |" in table for role, title in (
+        ("chief_architect", "Chief architect"), ("tech_director", "Technical director"),
+        ("product_manager", "Product manager"), ("project_manager", "Project manager"))), table
+    report.write_text(text.replace("**Verdict: PASS**", "**Verdict: PASS!**"), encoding="utf-8")
+    assert main(["report", "verify", str(report), "--trusted-keys", str(trusted), "--config", os.devnull]) == 1
