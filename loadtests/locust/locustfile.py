@@ -1,6 +1,6 @@
 """Locust file: simulated mini-program users watching diagnoses over one long-lived socket.
 
-    locust -f loadtests/diagnosis.py --host http://127.0.0.1:8765
+    locust -f loadtests/locust/locustfile.py --host http://127.0.0.1:8765
 
 opens Locust's web UI as usual (tokens are minted from $DIAGOPS_JWT_SECRET or
 `--token-secret`, or taken from $DIAGOPS_LOADTEST_TOKENS, one per line);
@@ -34,9 +34,9 @@ from locust.exception import StopUser
 
 from gevent import GreenletExit
 
-from diagops.loadtests import locust_hooks
-from diagops.loadtests.locust_hooks import COLLECTOR
-from diagops.loadtests.socket_client import DiagnosisSocket
+from diagops.loadtests.locust import coordinator as locust_hooks
+from diagops.loadtests.locust.coordinator import COLLECTOR
+from diagops.loadtests.locust.client import DiagnosisSocket
 from diagops.loadtests.tracker import StreamTracker
 from diagops.push.auth import mint_token
 

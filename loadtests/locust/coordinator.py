@@ -36,7 +36,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from diagops.loadtests.collector import Collector
 from diagops.loadtests.histogram import Histogram
-from diagops.loadtests.probe import ProcessProbe
+from diagops.loadtests.locust.probe import ProcessProbe
 from diagops.spec.loadtest import LoadtestSpec
 
 RAW_FORMAT = "diagops.loadtest.raw/1"
