@@ -70,7 +70,7 @@ class StreamTracker:
         self.lost = 0
         self.duplicates = 0
         self.error_type: str | None = None
-        # Which connection generation this execution is subscribed on (see socket_client).
+        # Which connection generation this execution is subscribed on (see locust.client).
         self.generation = -1
 
     @property

@@ -15,16 +15,21 @@ from diagops.spec import load_spec
 SPEC = load_spec(env={})
 
 
-def tally(*, progress_s: float = 0.002, diagnoses: int = 50, timed_out: int = 0, errored: int = 0) -> Collector:
+def tally(*, progress_s: float = 0.002, diagnoses: int = 50, timed_out: int = 0, errored: int = 0,
+          lost: int = 0) -> Collector:
+    """A run's tally; `lost` events go missing from one stream each (a gap), breaking that diagnosis."""
     c = Collector()
     for _ in range(500):
         c.latency_of("progress", progress_s)
     for _ in range(diagnoses):
         c.latency_of("diagnosis", 2.0)
     c.count("diagnoses_started", diagnoses + timed_out)
-    c.count("diagnoses_completed", diagnoses - errored)
+    c.count("diagnoses_completed", diagnoses - errored - lost)
     c.count("diagnoses_errored", errored)
+    c.count("diagnoses_broken", lost)
     c.count("diagnoses_timed_out", timed_out)
+    c.count("gaps", lost)
+    c.count("events_lost", lost)
     for _ in range(20):
         c.socket_opened()
     return c
@@ -71,6 +76,26 @@ def test_a_diagnosis_without_final_event_is_loss_and_an_error() -> None:
     document = build(raw(tally(diagnoses=99, timed_out=1)))
     assert document["loss"]["total"] == 1 and document["diagnoses"]["error_rate"] == pytest.approx(0.01)
     assert statuses(document)["loss"] == "fail" and statuses(document)["error rate"] == "fail"
+
+
+def test_one_lost_event_among_hundreds_of_diagnoses_fails_the_run_on_loss_alone() -> None:
+    # One broken stream in 250 keeps the error rate under 0.5 %: only the loss row can fail this run.
+    document = build(raw(tally(diagnoses=250, lost=1)))
+    assert document["loss"]["total"] == 1 and statuses(document)["error rate"] == "pass"
+    assert document["verdict"] == {"passed": False, "exit_code": 1, "reasons": ["loss: fail (1 vs <= 0)"]}
+
+
+def test_the_loss_total_adds_missing_events_and_diagnoses_without_final() -> None:
+    document = build(raw(tally(diagnoses=1000, lost=2, timed_out=1)))
+    loss = document["loss"]
+    assert (loss["events_lost"], loss["diagnoses_without_final"], loss["total"]) == (2, 1, 3)
+    assert {t["name"]: t["value"] for t in document["thresholds"]}["loss"] == 3
+
+
+def test_loss_within_loadtest_max_loss_passes() -> None:
+    spec = load_spec(env={}, overrides={"loadtest.max_loss": 3})
+    document = results.build(raw(tally(diagnoses=1000, lost=2, timed_out=1)), [], spec, info())
+    assert statuses(document)["loss"] == "pass" and document["verdict"]["passed"]
 
 
 def test_error_rate_just_under_the_limit_passes() -> None:

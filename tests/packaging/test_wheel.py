@@ -51,10 +51,12 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert _top_level_names(names) == {"diagops"}
-    for part in ("cli", "push", "push/store", "spec", "loadtests", "dashboards", "alerts", "reports"):
+    for part in ("cli", "push", "push/store", "spec", "loadtests", "loadtests/locust", "dashboards", "alerts",
+                 "checks", "reports"):
         assert f"diagops/{part}/__init__.py" in names, part
     assert "diagops/push/store/redis_append.lua" in names
     assert "diagops/loadtests/results.schema.json" in names
+    assert "diagops/loadtests/locust/locustfile.py" in names  # `diagops loadtest` runs it by path
 
 
 def test_only_diagops_lands_in_site_packages(installed: tuple[Path, Path]) -> None:
@@ -70,11 +72,12 @@ def test_every_module_imports_from_the_installed_tree(installed: tuple[Path, Pat
     code = (
         "import importlib, pkgutil, diagops\n"
         "mods = [m.name for m in pkgutil.walk_packages(diagops.__path__, 'diagops.')\n"
-        "        if '.locust' not in m.name and m.name not in ('diagops.__main__', 'diagops.loadtests.diagnosis',\n"
-        "        'diagops.loadtests.socket_client', 'diagops.loadtests.locust_hooks', 'diagops.loadtests.probe')]\n"
+        "        if not m.name.startswith('diagops.loadtests.locust.') and m.name != 'diagops.__main__']\n"
         "for name in mods:\n"
         "    mod = importlib.import_module(name)\n"
         f"    assert mod.__file__.startswith({str(site)!r}), (name, mod.__file__)\n"
+        "import sys\n"
+        "assert not {'locust', 'gevent'} & set(sys.modules), 'the plain half imported the Locust half'\n"
         "print(len(mods))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COV_CORE_SOURCE", "COVERAGE_PROCESS_START")}

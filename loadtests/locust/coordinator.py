@@ -1,10 +1,10 @@
 """Locust listeners that make a run bounded, honest about its generator, and readable by the CLI.
 
-Imported by the Locust file only (it imports locust and gevent). What it adds
-to a plain Locust run:
+One `Coordinator` per Locust process, installed by the locustfile on Locust's
+init event. What it adds to a plain Locust run:
 
-- Custom options (task weights, think times, timeouts, token source, output
-  directory) that show in Locust's web UI and pass from master to workers.
+- This process's tally (a `Collector`), which the users report into next to
+  Locust's statistics and which is the figure the verdict uses.
 - A run-time controller replacing Locust's `-t`: on a time limit Locust's master
   quits half a second after telling workers to, and a worker's last samples can
   miss the final statistics (FINDINGS.md: 8 % of messages). Here the master asks
@@ -36,46 +36,25 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from diagops.loadtests.collector import Collector
 from diagops.loadtests.histogram import Histogram
-from diagops.loadtests.probe import ProcessProbe
-from diagops.spec.loadtest import LoadtestSpec
+from diagops.loadtests.locust.options import scenario_options
+from diagops.loadtests.locust.probe import ProcessProbe
 
 RAW_FORMAT = "diagops.loadtest.raw/1"
 RAW_FILE = "raw.json"
 TIMESERIES_FILE = "timeseries.jsonl"
 FINALS_GRACE_S = 15.0
-
-# Workers report to the master every 3 s by default; the live view and the time
-# series want 1 s. The constant is read on every loop turn, so setting it here
-# (before any worker starts reporting) is enough.
-locust.runners.WORKER_REPORT_INTERVAL = 1.0
-
-# This process's tally: one per generator process, as Locust has one runner.
-COLLECTOR = Collector()
-_DEFAULTS = LoadtestSpec()
+# Workers report to the master every 3 s by default; the live view and the time series want 1 s.
+WORKER_REPORT_INTERVAL_S = 1.0
+_COLLECTOR_ATTRIBUTE = "diagops_collector"
 
 
-def add_arguments(parser: Any) -> None:
-    """Options of the diagnosis scenario; defaults come from `spec.loadtest`."""
-    # Straight on the parser: only its add_argument knows the web-UI keywords (is_secret ...).
-    group = parser
-    group.add_argument("--token-secret", env_var="DIAGOPS_JWT_SECRET", default="", is_secret=True,
-                       help="JWT secret to mint one token per user (default: $DIAGOPS_JWT_SECRET)")
-    group.add_argument("--token-algorithm", default="HS256", choices=["HS256", "HS384", "HS512"],
-                       help="algorithm of minted tokens (the service's auth.algorithm)")
-    group.add_argument("--diagnose-weight", type=int, default=_DEFAULTS.weights.diagnose,
-                       help="weight of a fresh diagnosis (live pushes)")
-    group.add_argument("--cached-weight", type=int, default=_DEFAULTS.weights.diagnose_cached,
-                       help="weight of a repeated diagnosis the service serves from its cache")
-    group.add_argument("--ping-weight", type=int, default=_DEFAULTS.weights.ping,
-                       help="weight of an application ping on the open socket")
-    group.add_argument("--think-min", type=float, default=_DEFAULTS.think_min_s, help="seconds between tasks, min")
-    group.add_argument("--think-max", type=float, default=_DEFAULTS.think_max_s, help="seconds between tasks, max")
-    group.add_argument("--final-timeout", type=float, default=_DEFAULTS.final_timeout_s,
-                       help="a diagnosis without its final event after this many seconds is lost")
-    group.add_argument("--ping-timeout", type=float, default=_DEFAULTS.ping_timeout_s,
-                       help="an application ping without a pong after this many seconds fails")
-    group.add_argument("--diagops-out", default="", include_in_web_ui=False,
-                       help="directory for raw.json and timeseries.jsonl (what `diagops loadtest` reads)")
+def collector_of(environment: Environment) -> Collector:
+    """This process's tally, as `Coordinator.install` left it on the environment for the users."""
+    collector = getattr(environment, _COLLECTOR_ATTRIBUTE, None)
+    if collector is None:
+        raise RuntimeError("no diagops tally on this Locust environment: install a Coordinator first "
+                           "(the locustfile does it on Locust's init event)")
+    return collector
 
 
 class Coordinator:
@@ -92,6 +71,7 @@ class Coordinator:
         else:
             self.role = "local"
         self.probe = ProcessProbe(self.role)
+        self.collector = Collector()  # one per generator process, as Locust has one runner
         self.out = Path(self.options.diagops_out) if self.options and self.options.diagops_out else None
         self.run_time_s = self._take_over_run_time()
         self.started_at: float | None = None
@@ -108,6 +88,11 @@ class Coordinator:
     # -- setup -------------------------------------------------------------------
 
     def install(self) -> None:
+        """Give the users this process's tally and wire the listeners of its role."""
+        setattr(self.env, _COLLECTOR_ATTRIBUTE, self.collector)
+        # A worker reads this on every turn of its report loop, which first runs after Locust's
+        # init event: set here, it holds from the first report on.
+        locust.runners.WORKER_REPORT_INTERVAL = WORKER_REPORT_INTERVAL_S
         events = self.env.events
         events.test_start.add_listener(self._on_test_start)
         events.spawning_complete.add_listener(self._on_spawning_complete)
@@ -173,7 +158,8 @@ class Coordinator:
         send_stats = getattr(self.runner, "_send_stats", None)
         if send_stats is not None:
             send_stats()  # ordered before the final on the same channel: the master's CSV is complete
-        self.runner.send_message("diagops_final", {"collector": COLLECTOR.to_dict(), "process": self.probe.to_dict()})
+        self.runner.send_message("diagops_final",
+                                 {"collector": self.collector.to_dict(), "process": self.probe.to_dict()})
 
     def _on_final(self, environment: Environment, msg: Any) -> None:
         self.finals[msg.node_id] = msg.data
@@ -186,7 +172,7 @@ class Coordinator:
     # -- live figures -------------------------------------------------------------------
 
     def _on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
-        data["diagops"] = {"window": COLLECTOR.take_window(), "cpu": self.probe.latest_cpu,
+        data["diagops"] = {"window": self.collector.take_window(), "cpu": self.probe.latest_cpu,
                            "lag": self.probe.take_lag_window().to_dict()}
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
@@ -203,7 +189,7 @@ class Coordinator:
     def _take_window(self) -> tuple[Histogram, Histogram, int, int, int, dict[str, float]]:
         """Since the last call: progress latencies, dispatch lag, events, failures; now: sockets, CPU."""
         if self.role == "local":
-            window = COLLECTOR.take_window()
+            window = self.collector.take_window()
             cpu = {f"local-{self.probe.pid}": self.probe.latest_cpu}
             return (Histogram.from_dict(window["progress"]), self.probe.take_lag_window(), window["events"],
                     window["failures"], window["open_sockets"], cpu)
@@ -253,8 +239,8 @@ class Coordinator:
         merged = Collector()
         processes = [self.probe.to_dict()]
         if self.role == "local":
-            merged.merge_dict(COLLECTOR.to_dict())
-            peak = COLLECTOR.peak_open_sockets
+            merged.merge_dict(self.collector.to_dict())
+            peak = self.collector.peak_open_sockets
         else:
             for final in self.finals.values():
                 merged.merge_dict(final["collector"])
@@ -276,7 +262,7 @@ class Coordinator:
             "collector": merged.to_dict(),
             "processes": processes,
             "locust": _locust_stats(self.env),
-            "options": _scenario_options(self.options),
+            "options": scenario_options(self.options),
         }
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / (RAW_FILE + ".tmp")
@@ -302,18 +288,3 @@ def _locust_stats(environment: Environment) -> dict[str, Any]:
     runner = environment.runner
     warned = bool(getattr(runner, "cpu_warning_emitted", False) or getattr(runner, "worker_cpu_warning_emitted", False))
     return {"entries": entries, "errors": errors, "cpu_warning": warned}
-
-
-def _scenario_options(options: Any) -> dict[str, Any]:
-    if options is None:
-        return {}
-    return {
-        "weights": {"diagnose": options.diagnose_weight, "diagnose_cached": options.cached_weight,
-                    "ping": options.ping_weight},
-        "think_time_s": [options.think_min, options.think_max],
-        "final_timeout_s": options.final_timeout,
-        "ping_timeout_s": options.ping_timeout,
-        "stop_timeout_s": getattr(options, "stop_timeout", None),
-        "users": getattr(options, "num_users", None),
-        "spawn_rate": getattr(options, "spawn_rate", None),
-    }

@@ -8,8 +8,9 @@ dropped connection reconnects and re-subscribes each open execution with its
 `last_seq`, so the server replays what was missed. The user's task greenlet
 starts diagnoses and waits for their final event.
 
-Everything measured goes through `fire(kind, seconds, length, failure_reason)`, which
-the Locust user turns into Locust statistics and the process's `Collector`.
+Every outcome goes through one `Reporter.report` call, into Locust's
+statistics and the process's tally at once; bare counters (gaps, reconnects,
+open sockets) go to the tally alone.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ import gevent
 import websocket
 from gevent.event import AsyncResult, Event
 
-from diagops.loadtests.collector import Collector
+from diagops.loadtests.locust.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker, event_epoch
 from diagops.push.protocol import dumps
-
-Fire = Callable[[str, float, int, "str | None"], None]
 
 RECONNECT_BACKOFF_S = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 CLOSE_REASONS = {1000: "normal", 1001: "going_away", 1008: "policy", 1009: "too_big", 1013: "try_again",
@@ -40,15 +39,14 @@ class DiagnosisSocket:
         self,
         ws_url: str,
         token: Callable[[], str],
-        fire: Fire,
-        collector: Collector,
+        reporter: Reporter,
         *,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self.ws_url = ws_url
         self._token = token
-        self._fire = fire
-        self._collector = collector
+        self._report = reporter.report
+        self._collector = reporter.collector
         self._connect_timeout_s = connect_timeout_s
         self._ws: websocket.WebSocket | None = None
         self._generation = 0
@@ -123,14 +121,11 @@ class DiagnosisSocket:
                 enable_multithread=True,  # the task and receiver greenlets both send
             )
         except Exception as exc:  # refused, 401/429/503 on upgrade, timeout
-            self._collector.count("connect_failures")
-            self._fire("connect", time.perf_counter() - started, 0, f"connect failed: {_short(exc)}")
+            self._report("connect", time.perf_counter() - started, latency=False, count="connect_failures",
+                         failure=Failure(f"connect failed: {_short(exc)}", tallied_elsewhere=True))
             return False
         ws.settimeout(None)  # the receiver blocks until a frame or the connection's end
-        elapsed = time.perf_counter() - started
-        self._collector.count("connects")
-        self._collector.latency_of("connect", elapsed)
-        self._fire("connect", elapsed, 0, None)
+        self._report("connect", time.perf_counter() - started, count="connects")
         self._ws = ws
         self._generation += 1
         self._collector.socket_opened()
@@ -202,9 +197,8 @@ class DiagnosisSocket:
             message = json.loads(data)
             kind = message["type"]
         except (ValueError, KeyError, TypeError):
-            self._collector.count("frame_errors")
-            self._collector.failure("unparseable frame")
-            self._fire("frame", 0.0, len(data), "unparseable frame from the server")
+            self._report("frame", 0.0, length=len(data), count="frame_errors",
+                         failure=Failure("unparseable frame", "unparseable frame from the server"))
             return
         if kind == "diagnosis_update":
             self._on_update(message, received, len(data))
@@ -217,49 +211,38 @@ class DiagnosisSocket:
                 self._pong.set(received)
                 self._collector.count("pongs")
         elif kind == "error":
-            reason = f"server error frame: {message.get('code')}"
-            self._collector.count("frame_errors")
-            self._collector.failure(reason)
-            self._fire("frame", 0.0, len(data), reason)
+            self._report("frame", 0.0, length=len(data), count="frame_errors",
+                         failure=f"server error frame: {message.get('code')}")
 
     def _on_update(self, message: dict[str, object], received: float, length: int) -> None:
         self._collector.event_received()
         execution_id = str(message.get("execution_id", ""))
         tracker = self._trackers.get(execution_id)
         if tracker is None:
-            reason = "update for an execution not subscribed"
-            self._collector.failure(reason)
-            self._fire("untracked", 0.0, length, reason)
+            self._report("untracked", 0.0, length=length, failure="update for an execution not subscribed")
             return
         try:
             seq = int(message["seq"])  # type: ignore[call-overload]
             event = str(message["event"])
             sent = event_epoch(str(message["timestamp"]))
         except (KeyError, TypeError, ValueError):
-            self._collector.failure("malformed update")
-            self._fire("frame", 0.0, length, "malformed diagnosis_update")
+            self._report("frame", 0.0, length=length, failure=Failure("malformed update", "malformed diagnosis_update"))
             return
         delivery = tracker.on_update(seq, event, sent, received)
         if delivery.lost:
             self._collector.count("gaps")
             self._collector.count("events_lost", delivery.lost)
-        if delivery.kind == "duplicate":
-            self._collector.count("duplicates")
-        elif delivery.kind == "replay":
-            self._collector.count("events_replayed")
-            self._collector.latency_of("replay", delivery.latency_s)
-        else:
-            self._collector.count("events_live")
-            self._collector.latency_of(delivery.kind, delivery.latency_s)
         reason = delivery.reason
         if reason is None and event == "error":
             data = message.get("data")
             tracker.error_type = str(data.get("error_type", "?")) if isinstance(data, dict) else "?"
             reason = f"error event: {tracker.error_type}"
-        if reason is not None:
-            self._collector.failure(reason)
         # Locust groups failures by message: the stable reason keeps its table short.
-        self._fire(delivery.kind if delivery.kind != "duplicate" else event, delivery.latency_s, length, reason)
+        if delivery.kind == "duplicate":  # shown under its event; its latency was recorded when it first came
+            self._report(event, delivery.latency_s, length=length, failure=reason, latency=False, count="duplicates")
+        else:
+            self._report(delivery.kind, delivery.latency_s, length=length, failure=reason,
+                         count="events_replayed" if delivery.kind == "replay" else "events_live")
         if delivery.final:
             done = self._finals.get(execution_id)
             if done is not None:

@@ -1,0 +1,167 @@
+"""A user of the diagnosis push service, as Locust's contrib protocol users are: abstract.
+
+`DiagnosisPushUser` does what a mini program does, and reports it: it holds one
+WebSocket for its whole life (`connect`), starts a diagnosis over HTTP
+(`start diagnosis`), follows its stream to the final event (`progress`,
+`complete`, `error`: receive time minus the event's `timestamp`; `replay`:
+events stored before it subscribed; `diagnosis`: start to final event), and
+pings (`ping`). A locustfile subclasses it and says which of these, how often
+and with which think time (`locustfile.py`); Locust never runs it by itself
+(`abstract = True`).
+
+It reads its timeouts and token source from the scenario's options
+(`options.add_arguments`) and reports into the tally a `Coordinator` installed
+on its environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import uuid
+from typing import Any
+
+from gevent import GreenletExit
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+from locust.exception import StopUser
+
+from diagops.loadtests.locust.client import DiagnosisSocket
+from diagops.loadtests.locust.coordinator import collector_of
+from diagops.loadtests.locust.reporting import Failure, Reporter
+from diagops.loadtests.tracker import StreamTracker
+from diagops.push.auth import mint_token
+
+START_PATH = "/api/v1/diagnoses"
+TOKENS_ENV = "DIAGOPS_LOADTEST_TOKENS"
+_token_index = itertools.count()  # users of one process take the given tokens in turn
+
+
+class DiagnosisPushUser(FastHttpUser):
+    """One mini-program user: one socket for its whole life, many diagnoses on it."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.reporter = Reporter(environment.events.request, collector_of(environment))
+        self.sub = f"loadtest-{uuid.uuid4().hex[:12]}"
+        self.token = ""
+        self.socket: DiagnosisSocket | None = None
+
+    def on_start(self) -> None:
+        self.token = self._token()
+        self.socket = DiagnosisSocket(_ws_url(self.host), lambda: self.token, self.reporter)
+        self.socket.start()
+
+    def on_stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+
+    # -- what a user does -------------------------------------------------------------------
+
+    def diagnose(self, brand: str) -> None:
+        """Start a diagnosis of `brand` and follow it to its final event."""
+        started = time.time()
+        tracker = self.start_diagnosis(brand, started)
+        if tracker is not None:
+            self.follow(tracker)
+
+    def start_diagnosis(self, brand: str, started: float) -> StreamTracker | None:
+        """POST the diagnosis; its tracker, or None when the service did not accept it."""
+        body = {"brand": brand, "questions": [f"How is {brand} seen?"], "lang": "en"}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with self.client.post(START_PATH, json=body, headers=headers, name="start diagnosis",
+                              catch_response=True) as response:
+            answer = _json(response) if response.status_code == 202 else None
+            if answer is None or "execution_id" not in answer:
+                reason = _start_failure(response)
+                response.failure(reason)  # Locust's HTTP client reports the request itself
+                self.reporter.tally("diagnoses_start_failed", reason)
+                return None
+            response.success()
+        cached = bool(answer.get("cached"))
+        self.reporter.tally("diagnoses_started")
+        if cached:
+            self.reporter.tally("diagnoses_cached")
+        return StreamTracker(str(answer["execution_id"]), started, cached=cached)
+
+    def follow(self, tracker: StreamTracker) -> None:
+        """Subscribe, wait for the final event (at most `--final-timeout`), report the diagnosis."""
+        assert self.socket is not None, "follow() before on_start()"
+        timeout_s = self.environment.parsed_options.final_timeout
+        done = self.socket.watch(tracker)
+        try:
+            finished = bool(done.wait(timeout_s))
+        except GreenletExit:  # the run's stop timeout ran out before the final event
+            self.reporter.tally("diagnoses_interrupted")
+            raise
+        finally:
+            self.socket.forget(tracker)
+        self._judge(tracker, finished, timeout_s)
+
+    def ping(self) -> None:
+        """An application ping on the open socket, timed to its pong."""
+        assert self.socket is not None, "ping() before on_start()"
+        timeout_s = self.environment.parsed_options.ping_timeout
+        rtt = self.socket.ping(timeout_s)
+        if rtt is None:
+            self.reporter.report("ping", timeout_s, latency=False, failure=Failure("no pong", "no pong in time"))
+        else:
+            self.reporter.report("ping", rtt)
+
+    # -- judging one diagnosis -------------------------------------------------------------------
+
+    def _judge(self, tracker: StreamTracker, finished: bool, timeout_s: float) -> None:
+        if not finished:
+            self.reporter.report("diagnosis", time.time() - tracker.started_at, latency=False,
+                                 count="diagnoses_timed_out",
+                                 failure=Failure("no final event", f"no final event within {timeout_s:g} s"))
+            return
+        elapsed = (tracker.final_at or time.time()) - tracker.started_at
+        if tracker.final_event == "error":  # the error event itself was counted when it came
+            self.reporter.report("diagnosis", elapsed, count="diagnoses_errored",
+                                 failure=Failure(f"ended in error: {tracker.error_type}", tallied_elsewhere=True))
+        elif not tracker.intact:  # so was each gap or duplicate
+            self.reporter.report("diagnosis", elapsed, count="diagnoses_broken",
+                                 failure=Failure("stream had a gap or a duplicate", tallied_elsewhere=True))
+        else:
+            self.reporter.report("diagnosis", elapsed, count="diagnoses_completed")
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _token(self) -> str:
+        tokens = [t.strip() for t in os.environ.get(TOKENS_ENV, "").splitlines() if t.strip()]
+        if tokens:
+            return tokens[next(_token_index) % len(tokens)]
+        options = self.environment.parsed_options
+        if not options.token_secret:
+            raise StopUser(f"no token: set DIAGOPS_JWT_SECRET (or --token-secret) or {TOKENS_ENV}")
+        return mint_token(options.token_secret, self.sub, scopes=("subscribe",), ttl_s=24 * 3600,
+                          algorithm=options.token_algorithm)
+
+
+def _ws_url(host: str) -> str:
+    base = host.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://"):] + "/ws"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://"):] + "/ws"
+    return base + "/ws"
+
+
+def _json(response: Any) -> dict[str, Any] | None:
+    try:
+        value = response.json()
+    except Exception:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _start_failure(response: Any) -> str:
+    """A stable reason: the error's type when nothing answered, else the status."""
+    error = getattr(response, "error", None)
+    if not response.status_code and error is not None:
+        return f"start failed: {type(error).__name__}"
+    return f"start answered HTTP {response.status_code}"
