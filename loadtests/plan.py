@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LOCUSTFILE = Path(__file__).with_name("locust") / "locustfile.py"
+LOCUSTFILE = Path(__file__).with_name("generator") / "locustfile.py"
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 STARTUP_SLACK_S = 30.0  # process start, worker connection, ramp-up overrun, report writing
 WORKER_WAIT_S = 30.0  # how long a master waits for its workers to connect

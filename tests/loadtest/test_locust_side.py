@@ -1,4 +1,4 @@
-"""The Locust half's fast cases (`tests/loadtest/locust/cases_*.py`), each reported here by name.
+"""The Locust half's fast cases (`tests/loadtest/generator/cases_*.py`), each reported here by name.
 
 `import locust` monkey-patches the process that does it (FINDINGS.md), so those
 cases cannot share this pytest process with the asyncio and Redis tests: one
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = Path(__file__).with_name("locust")
+CASES = Path(__file__).with_name("generator")
 CASE_FILES = sorted(CASES.glob("cases_*.py"))
 CHILD_TIMEOUT_S = 100.0
 # Locust first, then pytest: the same order as the `locust` command's own process.

@@ -8,6 +8,7 @@ venv, and looks at what landed there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,8 +23,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of the files git tracks (as a clean clone has them): setuptools keeps a
+    build/ folder in the source tree, and stale files left there would end up in the wheel."""
+    source = tmp_path_factory.mktemp("source")
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                             check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
                    check=True, capture_output=True, timeout=300)
     [whl] = out.glob("diagops-*.whl")
     return whl
@@ -51,12 +61,12 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert _top_level_names(names) == {"diagops"}
-    for part in ("cli", "push", "push/store", "spec", "loadtests", "loadtests/locust", "dashboards", "alerts",
+    for part in ("cli", "push", "push/store", "spec", "loadtests", "loadtests/generator", "dashboards", "alerts",
                  "checks", "reports"):
         assert f"diagops/{part}/__init__.py" in names, part
     assert "diagops/push/store/redis_append.lua" in names
     assert "diagops/loadtests/results.schema.json" in names
-    assert "diagops/loadtests/locust/locustfile.py" in names  # `diagops loadtest` runs it by path
+    assert "diagops/loadtests/generator/locustfile.py" in names  # `diagops loadtest` runs it by path
 
 
 def test_only_diagops_lands_in_site_packages(installed: tuple[Path, Path]) -> None:
@@ -72,7 +82,7 @@ def test_every_module_imports_from_the_installed_tree(installed: tuple[Path, Pat
     code = (
         "import importlib, pkgutil, diagops\n"
         "mods = [m.name for m in pkgutil.walk_packages(diagops.__path__, 'diagops.')\n"
-        "        if not m.name.startswith('diagops.loadtests.locust.') and m.name != 'diagops.__main__']\n"
+        "        if not m.name.startswith('diagops.loadtests.generator.') and m.name != 'diagops.__main__']\n"
         "for name in mods:\n"
         "    mod = importlib.import_module(name)\n"
         f"    assert mod.__file__.startswith({str(site)!r}), (name, mod.__file__)\n"

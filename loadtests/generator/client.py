@@ -23,7 +23,7 @@ import gevent
 import websocket
 from gevent.event import AsyncResult, Event
 
-from diagops.loadtests.locust.reporting import Failure, Reporter
+from diagops.loadtests.generator.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker, event_epoch
 from diagops.push.protocol import dumps
 

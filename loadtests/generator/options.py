@@ -2,7 +2,7 @@
 
 They show in Locust's web UI and pass from the master to its workers like
 Locust's own; their defaults come from `spec.loadtest`, so plain
-`locust -f loadtests/locust/locustfile.py` runs what `diagops.yaml` describes.
+`locust -f loadtests/generator/locustfile.py` runs what `diagops.yaml` describes.
 """
 
 from __future__ import annotations

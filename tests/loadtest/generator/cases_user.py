@@ -30,12 +30,12 @@ from locust.util.load_locustfile import load_locustfile
 
 from diagops.loadtests.collector import Collector
 from diagops.loadtests.embedded import free_port
-from diagops.loadtests.locust.coordinator import WORKER_REPORT_INTERVAL_S, Coordinator, collector_of
-from diagops.loadtests.locust.options import add_arguments
-from diagops.loadtests.locust.user import DiagnosisPushUser
+from diagops.loadtests.generator.coordinator import WORKER_REPORT_INTERVAL_S, Coordinator, collector_of
+from diagops.loadtests.generator.options import add_arguments
+from diagops.loadtests.generator.user import DiagnosisPushUser
 from diagops.loadtests.plan import LOCUSTFILE
 from diagops.loadtests.tracker import StreamTracker
-from tests.loadtest.locust.scripted_server import DROP, ScriptedServer, subscribed, update
+from tests.loadtest.generator.scripted_server import DROP, ScriptedServer, subscribed, update
 from tests.waiting import wait_for
 
 SECRET = "locust-side-tests-secret-0123456789"

@@ -1,6 +1,6 @@
 """Locust file: simulated mini-program users watching diagnoses over one long-lived socket.
 
-    locust -f loadtests/locust/locustfile.py --host http://127.0.0.1:8765
+    locust -f loadtests/generator/locustfile.py --host http://127.0.0.1:8765
 
 opens Locust's web UI as usual (tokens are minted from $DIAGOPS_JWT_SECRET or
 `--token-secret`, or taken from $DIAGOPS_LOADTEST_TOKENS, one per line);
@@ -24,9 +24,9 @@ from typing import Any
 # First import: gevent monkey-patches the process (FINDINGS.md). Nothing heavy above this line.
 from locust import events, task
 
-from diagops.loadtests.locust.coordinator import Coordinator
-from diagops.loadtests.locust.options import add_arguments
-from diagops.loadtests.locust.user import DiagnosisPushUser
+from diagops.loadtests.generator.coordinator import Coordinator
+from diagops.loadtests.generator.options import add_arguments
+from diagops.loadtests.generator.user import DiagnosisPushUser
 
 CACHED_BRANDS = ("diagops-loadtest-cached-a", "diagops-loadtest-cached-b", "diagops-loadtest-cached-c")
 

@@ -27,9 +27,9 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.exception import StopUser
 
-from diagops.loadtests.locust.client import DiagnosisSocket
-from diagops.loadtests.locust.coordinator import collector_of
-from diagops.loadtests.locust.reporting import Failure, Reporter
+from diagops.loadtests.generator.client import DiagnosisSocket
+from diagops.loadtests.generator.coordinator import collector_of
+from diagops.loadtests.generator.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker
 from diagops.push.auth import mint_token
 

@@ -36,8 +36,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from diagops.loadtests.collector import Collector
 from diagops.loadtests.histogram import Histogram
-from diagops.loadtests.locust.options import scenario_options
-from diagops.loadtests.locust.probe import ProcessProbe
+from diagops.loadtests.generator.options import scenario_options
+from diagops.loadtests.generator.probe import ProcessProbe
 
 RAW_FORMAT = "diagops.loadtest.raw/1"
 RAW_FILE = "raw.json"
