@@ -35,6 +35,17 @@ def _existing(path: Optional[Path], flag: str) -> Optional[Path]:
     return path
 
 
+def _seconds(text: Optional[str], flag: str) -> Optional[float]:
+    if text is None:
+        return None
+    from diagops.spec.slo import duration_seconds
+
+    try:
+        return duration_seconds(text)
+    except ValueError as exc:
+        raise CommandError(f"{flag}: {exc} (e.g. 12h, 7d)", EXIT_USAGE) from None
+
+
 def verify(
     ctx: typer.Context,
     target: Optional[str] = typer.Option(None, "--target", help="Base URL of the build to verify (default: start the embedded service)."),
@@ -47,6 +58,7 @@ def verify(
     junit: Optional[Path] = typer.Option(None, "--junit", help=f"JUnit XML of the test run (default {DEFAULT_JUNIT} if present)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rule file to check (default: the rules generated from the spec)."),
     prometheus_url: Optional[str] = typer.Option(None, "--prometheus-url", help="Prometheus watching the target: no alert may fire."),
+    max_age: Optional[str] = typer.Option(None, "--max-age", help="--loadtest/--bench results older than this warn, e.g. 2d (verify.max_input_age_s)."),
     release: Optional[str] = typer.Option(None, "--release", help="Release name in the report (default: version and commit)."),
     lang: str = typer.Option("en", "--lang", help="Report language: zh or en."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for REPORT.md, result.json, junit.xml, the bundle."),
@@ -65,7 +77,7 @@ def verify(
     from diagops.checks.registry import SelectionError
     from diagops.checks.registry import select as resolve
 
-    spec = load_for_command(spec_path)
+    spec = load_for_command(spec_path, {"verify.max_input_age_s": _seconds(max_age, "--max-age")})
     try:
         resolve(select)
     except SelectionError as exc:
