@@ -9,8 +9,8 @@ every live frame's delivery latency is its receive time minus its `timestamp`. F
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from diagops.checks.context import GateContext
 from diagops.checks.metrics_text import parse_exposition
 from diagops.checks.model import Outcome, failed, passed, skipped, warned
 from diagops.checks.registry import check
-from diagops.checks.wire import Stream, WireError, follow, percentile, stream_problems
+from diagops.checks.wire import Stream, WireError, follow, percentile, strict_loads, stream_problems
 from diagops.push.protocol import dumps
 
 PERF_RUN = "performance_run"
@@ -180,11 +180,16 @@ async def _cache_counters(ctx: GateContext) -> tuple[float, float] | None:
     return exposed.value(name, result="hit"), exposed.value(name, result="miss")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
+def _results_file(path: Path, tool: str, is_kind: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | Outcome:
+    """The document of another diagops tool, or the failure that says why it cannot be used."""
+    try:
+        doc = strict_loads(path.read_bytes())
+    except (OSError, WireError) as exc:
+        return failed(f"{path}: cannot read it as {tool} results: {exc}")
+    if not isinstance(doc, dict) or not is_kind(doc):
+        kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
+        return failed(f"{path} is not a diagops {tool} results file (kind {kind!r})")
+    return doc
 
 
 def _age_s(stamp: Any) -> float | None:
@@ -202,12 +207,10 @@ def _age_s(stamp: Any) -> float | None:
 async def loadtest_results(ctx: GateContext) -> Outcome:
     path = ctx.inputs.loadtest
     assert path is not None
-    try:
-        doc = _read_json(path)
-    except (OSError, ValueError) as exc:
-        return failed(f"{path}: cannot read it as load-test results: {exc}")
-    if doc.get("kind") != "diagops.loadtest.results" or doc.get("schema_version") != 1:
-        return failed(f"{path} is not a diagops loadtest results file (kind {doc.get('kind')!r})")
+    doc = _results_file(path, "load-test", lambda d: d.get("kind") == "diagops.loadtest.results"
+                        and d.get("schema_version") == 1)
+    if isinstance(doc, Outcome):
+        return doc
     thresholds = {t.get("name"): t for t in doc.get("thresholds", []) if isinstance(t, dict)}
     failing = [n for n, t in thresholds.items() if t.get("status") != "pass"]
     users = (doc.get("run") or {}).get("users", 0)
@@ -248,12 +251,9 @@ def _input_warnings(ctx: GateContext, finished_at: Any, limits: dict[str, float]
 async def bench_results(ctx: GateContext) -> Outcome:
     path = ctx.inputs.bench
     assert path is not None
-    try:
-        doc = _read_json(path)
-    except (OSError, ValueError) as exc:
-        return failed(f"{path}: cannot read it as benchmark results: {exc}")
-    if not str(doc.get("kind", "")).startswith("diagops.bench"):
-        return failed(f"{path} is not a diagops bench results file (kind {doc.get('kind')!r})")
+    doc = _results_file(path, "bench", lambda d: str(d.get("kind", "")).startswith("diagops.bench"))
+    if isinstance(doc, Outcome):
+        return doc
     ratio = (doc.get("hit_ratio") or {}).get("client") if isinstance(doc.get("hit_ratio"), dict) else doc.get("hit_ratio")
     objective = ctx.spec.slo.cache_hit.min_hit_ratio
     evidence = {"file": str(path), "kind": doc.get("kind"), "hit_ratio": ratio}

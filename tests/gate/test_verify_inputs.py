@@ -42,7 +42,7 @@ def run(check: Any, tmp_path: Path, doc: Any, field: str) -> Any:
     (loadtest_doc(users=50), "fail", "ran 50 users, the objective is 100"),
     (loadtest_doc(days_ago=30), "warn", "it ran 30.0 days ago (limit 7)"),
     (loadtest_doc(error_limit=0.05), "warn", "its error rate limit 0.05 is not this spec's 0.005 (another spec)"),
-    ({"kind": "something.else"}, "fail", "is not a diagops loadtest results file"),
+    ({"kind": "something.else"}, "fail", "is not a diagops load-test results file"),
     ("{not json", "fail", "cannot read it as load-test results"),
 ])
 def test_loadtest_results(tmp_path, doc, status, words):
