@@ -17,7 +17,7 @@ from typing import Any
 
 from diagops.checks.context import GateContext
 from diagops.checks.metrics_text import parse_exposition
-from diagops.checks.model import Outcome, failed, passed, skipped, warned
+from diagops.checks.model import Outcome, failed, passed, warned
 from diagops.checks.registry import check
 from diagops.checks.wire import Stream, WireError, follow, percentile, strict_loads, stream_problems
 from diagops.push.protocol import dumps
