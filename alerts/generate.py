@@ -14,6 +14,7 @@ from diagops.alerts.recording import budget_group, sli_group
 from diagops.alerts.render import Format, render
 from diagops.alerts.runbook import render_runbook as _runbook
 from diagops.spec import Spec
+from diagops.spec.histograms import DURATION_BUCKETS, LATENCY_BUCKETS
 
 
 class GenerateError(Exception):
@@ -22,33 +23,21 @@ class GenerateError(Exception):
 
 def check_spec(spec: Spec) -> None:
     """Refuse specs whose rules would never fire or whose objectives the limits rule out."""
-    buckets = _service_buckets()
-    if buckets is not None:
-        latency, duration = buckets
-        for key, value, bounds, metric in (
-            ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, latency, "diagops_push_latency_seconds"),
-            ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, duration, "diagops_diagnosis_duration_seconds"),
-        ):
-            if value not in bounds:
-                raise GenerateError(
-                    f"'{key}' = {value:g} is not a bucket bound of {metric} "
-                    f"({', '.join(f'{b:g}' for b in bounds)}): the rules could not count events under it"
-                )
+    for key, value, bounds, metric in (
+        ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, LATENCY_BUCKETS, "diagops_push_latency_seconds"),
+        ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, DURATION_BUCKETS, "diagops_diagnosis_duration_seconds"),
+    ):
+        if value not in bounds:
+            raise GenerateError(
+                f"'{key}' = {value:g} is not a bucket bound of {metric} "
+                f"({', '.join(f'{b:g}' for b in bounds)}): the rules could not count events under it"
+            )
     cap, limit = spec.slo.capacity, spec.limits.max_connections
     if cap.required_connections > limit:
         raise GenerateError(
             f"'slo.capacity.required_connections' = {cap.required_connections} exceeds "
             f"'limits.max_connections' = {limit}: the objective cannot be met"
         )
-
-
-def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """The histogram bounds the service exports, when the service package is importable."""
-    try:
-        from diagops.push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
-    except ImportError:
-        return None
-    return tuple(LATENCY_BUCKETS), tuple(DURATION_BUCKETS)
 
 
 def build_groups(spec: Spec) -> list[Group]:
