@@ -15,19 +15,6 @@ from diagops.push.lifecycle import Snapshot
 from diagops.push.protocol import dumps, parse_timestamp, update_message
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """An unmasked, uncompressed, final text frame (RFC 6455 5.2): what a server sends. Built once
-    per event, it goes byte for byte to every subscriber."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
-
-
 class StoreUnavailable(Exception):
     """The backend cannot be reached; callers answer 503 and change nothing."""
 
@@ -42,13 +29,13 @@ class Update:
     encoded: str
     accepted_at: float  # epoch seconds, the moment the service accepted it
     nbytes: int  # UTF-8 size of `encoded`, counted once for every subscriber's send budget
-    frame: bytes  # `encoded` as a whole WebSocket text frame
+    payload: bytes  # `encoded` as UTF-8, encoded once for every subscriber's socket
 
     @classmethod
     def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float) -> Update:
         encoded = dumps(update_message(execution_id, seq, timestamp, event, data))
         payload = encoded.encode()
-        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), ws_text_frame(payload))
+        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), payload)
 
     @classmethod
     def decode(cls, encoded: str) -> Update:
@@ -56,7 +43,7 @@ class Update:
         payload = encoded.encode()
         return cls(
             message["execution_id"], message["seq"], message["event"], encoded,
-            parse_timestamp(message["timestamp"]), len(payload), ws_text_frame(payload),
+            parse_timestamp(message["timestamp"]), len(payload), payload,
         )
 
     def message(self) -> dict[str, Any]:

@@ -104,6 +104,18 @@ async def test_unsubscribe_is_answered_and_stops_the_stream(start_service):
     assert (await recv_json(ws))["type"] == "pong"  # nothing from eid in between
 
 
+async def test_live_updates_of_every_frame_length_form_arrive_whole(service):
+    """Frames are built by the connection; a 16-bit and a 64-bit length must both parse on a real client."""
+    await service.state.publish("e-sizes", "progress", {"progress": 0}, owner="alice")
+    ws = await service.connect()
+    await ws.send_json({"type": "subscribe", "execution_id": "e-sizes", "last_seq": 1})
+    assert (await recv_json(ws))["type"] == "subscribed"
+    for seq, pad in ((2, "x" * 300), (3, "汉" * 30_000)):  # 65,535 < 90,000 UTF-8 bytes
+        await service.state.publish("e-sizes", "progress", {"progress": seq, "pad": pad})
+        frame = await recv_json(ws)
+        assert (frame["seq"], frame["data"]["pad"]) == (seq, pad)
+
+
 async def test_ping_frame_is_answered_with_a_timestamped_pong(service):
     ws = await service.connect()
     await ws.send_json({"type": "ping"})
