@@ -24,24 +24,24 @@ from diagops.push.hub import Hub
 from diagops.push.limits import RateLimiter
 from diagops.push.metrics import Metrics
 from diagops.push.state import ServiceState
-from diagops.push.store import Store, StoreUnavailable, open_store
+from diagops.push.store import Pingable, StoreUnavailable, open_store
 from diagops.push.ws import websocket_handler
 from diagops.spec import Spec
 
 log = logging.getLogger("diagops.app")
 
 
-def create_app(spec: Spec, *, secret: str, store: Store | None = None, metrics: Metrics | None = None) -> web.Application:
+def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> web.Application:
     """Build the service from its spec; nothing starts until the app runs."""
-    store = store if store is not None else open_store(spec)
     metrics = metrics or Metrics()
-    store.on_operation = metrics.observe_store
+    store = open_store(spec, on_operation=metrics.observe_store)
     controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
     state = ServiceState(
         spec=spec, secret=secret, store=store, metrics=metrics, hub=Hub(store), controller=controller,
         engine=None,  # type: ignore[arg-type]  # set below: the engine publishes through the state
         rate=RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst),
         verifier=TokenVerifier(secret, spec.auth.algorithm),
+        ready_check=store.ping if isinstance(store, Pingable) else None,
     )
 
     async def cache_put(key: str, events: list) -> None:  # type: ignore[type-arg]

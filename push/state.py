@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ class ServiceState:
     engine: SimulatedEngine
     rate: RateLimiter
     verifier: TokenVerifier
+    ready_check: Callable[[], Awaitable[None]] | None  # the store's ping, when it has a backend to lose
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
 

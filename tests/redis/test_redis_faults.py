@@ -8,14 +8,15 @@ import time
 import pytest
 from redis_fixtures import RedisServer, eventually, free_port
 
-from diagops.push.store.base import RESYNC, StoreUnavailable, Update
+from diagops.push.store.base import RESYNC, OnOperation, StoreUnavailable, Update
 from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 FAST = {"socket_timeout_s": 0.5, "connect_timeout_s": 0.5, "reconnect_cap_s": 0.2}
 
 
-async def started(server: RedisServer, **overrides: object) -> RedisStore:
-    store = RedisStore(RedisStoreConfig(url=server.url, prefix="f:", **{**FAST, **overrides}))  # type: ignore[arg-type]
+async def started(server: RedisServer, *, on_operation: OnOperation | None = None, **overrides: object) -> RedisStore:
+    store = RedisStore(RedisStoreConfig(url=server.url, prefix="f:", **{**FAST, **overrides}),  # type: ignore[arg-type]
+                       on_operation=on_operation)
     await store.start()
     return store
 
@@ -39,8 +40,7 @@ async def test_start_raises_store_unavailable_when_redis_is_down() -> None:
 
 async def test_while_redis_is_down_every_operation_refuses_then_recovers(own_redis: RedisServer) -> None:
     outcomes: list[tuple[str, bool]] = []
-    store = await started(own_redis)
-    store.on_operation = lambda op, _s, ok: outcomes.append((op, ok))
+    store = await started(own_redis, on_operation=lambda op, _s, ok: outcomes.append((op, ok)))
     try:
         await store.publish("e", "progress", {"progress": 1}, owner="u")
         own_redis.kill()

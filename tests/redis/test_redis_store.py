@@ -212,13 +212,14 @@ async def test_a_zero_ttl_or_zero_capacity_caches_nothing(make_store) -> None:
 async def test_operations_are_observed_with_their_outcome(make_store) -> None:
     seen: list[tuple[str, bool]] = []
     durations: list[float] = []
-    store = await make_store()
 
     def observe(op: str, seconds: float, ok: bool) -> None:
         seen.append((op, ok))
         durations.append(seconds)
 
-    store.on_operation = observe
+    store = await make_store(on_operation=observe)
+    assert seen == [("ping", True)]  # start() checks Redis answers
+    seen.clear()
     await store.publish("e", "progress", {"progress": 1}, owner="u")
     with pytest.raises(PublishRefused):
         await store.publish("e", "progress", {"progress": 0})
