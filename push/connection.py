@@ -53,7 +53,6 @@ class Connection:
         self.remote = remote
         self.metrics = metrics
         self.outbox = Outbox(max_queue_bytes)
-        self.subscriptions: dict[str, Any] = {}  # execution_id -> hub.Subscription
         self.last_seen = time.monotonic()
         self.ping_sent_at: float | None = None
         self.close_reason: str | None = None  # set when the server ends the connection

@@ -119,7 +119,8 @@ async def _subscribe(state: ServiceState, conn: Connection, frame: dict[str, Any
     if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
         _reply_error(state, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
         return
-    if execution_id not in conn.subscriptions and len(conn.subscriptions) >= state.spec.limits.max_subscriptions:
+    subscribed = state.hub.subscriptions(conn)
+    if execution_id not in subscribed and len(subscribed) >= state.spec.limits.max_subscriptions:
         _reply_error(state, conn, p.TOO_MANY_SUBSCRIPTIONS,
                      f"at most {state.spec.limits.max_subscriptions} subscriptions per connection", execution_id)
         return

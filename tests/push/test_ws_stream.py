@@ -99,9 +99,22 @@ async def test_unsubscribe_is_answered_and_stops_the_stream(start_service):
         if frame["type"] == "unsubscribed":
             break
     assert frame == {"type": "unsubscribed", "execution_id": eid}
-    assert eid not in [c for conn in svc.state.connections for c in conn.subscriptions]
+    assert not any(eid in svc.state.hub.subscriptions(conn) for conn in svc.state.connections)
     await ws.send_json({"type": "ping"})
     assert (await recv_json(ws))["type"] == "pong"  # nothing from eid in between
+
+
+async def test_a_client_that_leaves_mid_stream_leaves_nothing_in_the_hub(start_service):
+    svc = await start_service(**{"engine.speed": 2.0})  # ~10 s: still running when the client leaves
+    eid = (await svc.start_diagnosis())["execution_id"]
+    ws = await svc.connect()
+    await ws.send_json({"type": "subscribe", "execution_id": eid})
+    assert (await recv_json(ws))["type"] == "subscribed"
+    hub = svc.state.hub
+    assert [list(hub.subscriptions(c)) for c in svc.state.connections] == [[eid]]
+    await ws.close()
+    await eventually(lambda: not svc.state.connections, what="the connection to end")
+    assert hub._by_execution == {} and hub._by_subscriber == {}
 
 
 async def test_live_updates_of_every_frame_length_form_arrive_whole(service):
