@@ -32,6 +32,8 @@ from diagops.spec import Spec
 
 log = logging.getLogger("diagops.app")
 
+RETRY_AFTER_S = "1"  # seconds a client waits before retrying a request the store could not serve
+
 def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> web.Application:
     """Build the service from its spec, each part from the parts it needs; nothing starts
     until the app runs."""
@@ -111,7 +113,8 @@ async def _close_connections(app: web.Application) -> None:
 
 @web.middleware
 async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 - aiohttp middleware signature
-    """Every error leaves as the contract's JSON body; a bug never shows its traceback."""
+    """Every error leaves as the contract's JSON body; a bug never shows its traceback. A store
+    that does not answer is one 503 for every handler, saying when to try again."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -120,7 +123,8 @@ async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 -
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
         return json_error(exc.status, code, exc.reason)
     except StoreUnavailable:
-        return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly")
+        return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly",
+                          **{"Retry-After": RETRY_AFTER_S})
     except (asyncio.CancelledError, ConnectionError):
         raise  # a client that left mid-request: aiohttp drops it quietly
     except Exception:

@@ -1,4 +1,8 @@
-"""HTTP endpoints of the contract: start a diagnosis, poll, read events, publish, health."""
+"""HTTP endpoints of the contract: start a diagnosis, poll, read events, publish, health.
+
+A store that does not answer raises StoreUnavailable out of any handler; the app's
+middleware turns it into the one 503 `store_unavailable` answer, with Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,6 @@ READY_TIMEOUT_S = 1.0
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def _unavailable() -> web.Response:
-    return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly", **{"Retry-After": "1"})
-
-
 @routes.post("/api/v1/diagnoses")
 async def start_diagnosis(request: web.Request) -> web.Response:
     spec = request.app[SPEC]
@@ -36,16 +36,13 @@ async def start_diagnosis(request: web.Request) -> web.Response:
     except InvalidRequest as exc:
         return json_error(400, "invalid_request", str(exc))
     execution_id = f"e-{uuid.uuid4().hex}"
-    try:
-        cached = await publisher.cached_result(diagnosis.cache_key())
-        if cached:
-            await publisher.replay(execution_id, cached, owner=claims.sub, lang=diagnosis.lang)
-        else:
-            first = queued_event(diagnosis.lang)
-            await publisher.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
-            request.app[ENGINE].start(execution_id, diagnosis, first)
-    except StoreUnavailable:
-        return _unavailable()
+    cached = await publisher.cached_result(diagnosis.cache_key())
+    if cached:
+        await publisher.replay(execution_id, cached, owner=claims.sub, lang=diagnosis.lang)
+    else:
+        first = queued_event(diagnosis.lang)
+        await publisher.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
+        request.app[ENGINE].start(execution_id, diagnosis, first)
     scheme = "wss" if request.scheme == "https" else "ws"
     return web.json_response(
         {
@@ -71,10 +68,7 @@ async def _owned_snapshot(request: web.Request) -> Snapshot:
 
 @routes.get("/api/v1/executions/{execution_id}")
 async def get_execution(request: web.Request) -> web.Response:
-    try:
-        snapshot = await _owned_snapshot(request)
-    except StoreUnavailable:
-        return _unavailable()
+    snapshot = await _owned_snapshot(request)
     return web.json_response(snapshot.public())
 
 
@@ -84,11 +78,8 @@ async def get_events(request: web.Request) -> web.Response:
     if not after_text.isdigit():
         authenticate(request, SCOPE_SUBSCRIBE)
         return json_error(400, "invalid_field", "'after' must be a whole number >= 0")
-    try:
-        snapshot = await _owned_snapshot(request)
-        updates = await request.app[STORE].events_after(snapshot.execution_id, int(after_text))
-    except StoreUnavailable:
-        return _unavailable()
+    snapshot = await _owned_snapshot(request)
+    updates = await request.app[STORE].events_after(snapshot.execution_id, int(after_text))
     body = "[" + ",".join(u.encoded for u in updates) + "]"
     return web.Response(text=body, content_type="application/json")
 
@@ -121,8 +112,6 @@ async def publish_event(request: web.Request) -> web.Response:
         return web.json_response({"seq": retry.seq, "duplicate": True}, status=202)
     except PublishRefused as exc:
         return json_error(exc.status, exc.code, exc.message)
-    except StoreUnavailable:
-        return _unavailable()
     return web.json_response({"seq": update.seq}, status=202)
 
 
@@ -140,8 +129,8 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ready"})  # the store lives in this process
     try:
         await asyncio.wait_for(ready_check(), READY_TIMEOUT_S)
-    except (StoreUnavailable, asyncio.TimeoutError):
-        return _unavailable()
+    except asyncio.TimeoutError:
+        raise StoreUnavailable(f"the store did not answer within {READY_TIMEOUT_S:g} s") from None
     return web.json_response({"status": "ready"})
 
 
