@@ -1,4 +1,4 @@
-"""One client's socket: its outbox, its single writer task, and how it ends.
+"""One client's socket: its frames, its outbox, its single writer task, and how it ends.
 
 Everything bound for the socket (updates, replies, pings) goes through the
 outbox, so frames leave in the order they were queued and one writer owns the
