@@ -12,10 +12,13 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from diagops.push.lifecycle import Snapshot
 from diagops.push.protocol import dumps, parse_timestamp, update_message
+
+if TYPE_CHECKING:
+    from diagops.spec import Spec
 
 log = logging.getLogger("diagops.store")
 
@@ -93,6 +96,17 @@ def guarded(on_operation: OnOperation | None) -> OnOperation:
 
 def _ignore(op: str, seconds: float, ok: bool) -> None:
     return None
+
+
+def common_settings(spec: Spec) -> dict[str, Any]:
+    """The config fields every store's `from_spec` takes from `store:` and `cache:`, named as
+    both config classes name them."""
+    return {
+        "retention_s": spec.store.retention_s,
+        "abandoned_after_s": spec.store.abandoned_after_s,
+        "max_events_per_execution": spec.store.max_events_per_execution,
+        "cache_max_entries": spec.cache.max_entries,
+    }
 
 
 class Store(Protocol):

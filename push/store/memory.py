@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from diagops.push.lifecycle import Snapshot, advance
 from diagops.push.protocol import utc_timestamp
-from diagops.push.store.base import OnOperation, Store, Update, guarded
+from diagops.push.store.base import OnOperation, Store, Update, common_settings, guarded
 from diagops.push.store.broadcast import Broadcast
 
 if TYPE_CHECKING:
@@ -119,15 +119,7 @@ class MemoryStore:
     @classmethod
     def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> MemoryStore:
         """Build from `diagops.yaml` settings, as RedisStore.from_spec does."""
-        return cls(
-            MemoryStoreConfig(
-                retention_s=spec.store.retention_s,
-                abandoned_after_s=spec.store.abandoned_after_s,
-                max_events_per_execution=spec.store.max_events_per_execution,
-                cache_max_entries=spec.cache.max_entries,
-            ),
-            on_operation=on_operation,
-        )
+        return cls(MemoryStoreConfig(**common_settings(spec)), on_operation=on_operation)
 
     async def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())

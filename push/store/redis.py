@@ -53,7 +53,9 @@ from redis.exceptions import RedisError
 
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
-from diagops.push.store.base import OnOperation, Pingable, Resync, Store, StoreUnavailable, Update, guarded
+from diagops.push.store.base import (
+    OnOperation, Pingable, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
+)
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
 from diagops.push.store.redis_scripts import LuaScript
@@ -124,16 +126,7 @@ class RedisStore:
         """Build from `diagops.yaml` settings without connecting (start() connects)."""
         if not spec.service.redis_url:
             raise ValueError("RedisStore needs service.redis_url")
-        return cls(
-            RedisStoreConfig(
-                url=spec.service.redis_url,
-                retention_s=spec.store.retention_s,
-                abandoned_after_s=spec.store.abandoned_after_s,
-                max_events_per_execution=spec.store.max_events_per_execution,
-                cache_max_entries=spec.cache.max_entries,
-            ),
-            on_operation=on_operation,
-        )
+        return cls(RedisStoreConfig(url=spec.service.redis_url, **common_settings(spec)), on_operation=on_operation)
 
     # -- keys --------------------------------------------------------------
 

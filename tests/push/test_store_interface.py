@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from diagops.push.lifecycle import PublishRefused
 from diagops.push.store import Pingable, open_store
 from diagops.push.store.memory import MemoryStore
+from tests.push.store_calls import EVERY_OPERATION, call_every_operation
 from tests.servicekit import test_spec as spec_for_test
 
 
@@ -15,19 +15,10 @@ async def test_the_memory_store_reports_every_operation_cache_included():
     store = open_store(spec_for_test(), on_operation=lambda op, seconds, ok: seen.append((op, ok)))
     await store.start()
     try:
-        await store.publish("e", "progress", {"progress": 1}, owner="u")
-        with pytest.raises(PublishRefused):
-            await store.publish("e", "progress", {"progress": 0})
-        await store.events_after("e", 0)
-        await store.snapshot("e")
-        await store.cache_put("k", [], 1)
-        await store.cache_get("k")
+        await call_every_operation(store)
     finally:
         await store.close()
-    assert seen == [
-        ("publish", True), ("publish", True), ("events_after", True), ("snapshot", True),
-        ("cache_put", True), ("cache_get", True),
-    ]
+    assert seen == EVERY_OPERATION
 
 
 async def test_a_failing_observer_never_fails_the_operation(caplog: pytest.LogCaptureFixture):
