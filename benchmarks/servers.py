@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.wsload import Target
-from tests.servicekit import free_port, http_status, stop_process  # noqa: F401 - nchan.py imports them from here
+from diagops.procs.service import running_service
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,16 +24,6 @@ BENCH_ENV = {
 }
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while http_status(url) != 200:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited {proc.returncode} before it was ready:\n{log_path.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server was not ready within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.05)
-
-
 @contextmanager
 def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
                    secret: str | None = None, name: str = "diagops", repo: Path = REPO,
@@ -46,14 +33,7 @@ def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str,
     `repo`: the checkout whose code serves (another work tree, to compare a change side by side);
     it runs with this interpreter, from that directory, so its packages are the ones imported."""
     secret = secret or secrets.token_urlsafe(32)
-    port = free_port()
-    log_path = log_dir / f"{name}-{port}.log"
-    full_env = {**os.environ, **BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
-    cmd = [sys.executable, "-m", "diagops", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", os.devnull, *args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=repo)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", proc, ready_timeout, log_path)
-        yield Target(name, "diagops", "127.0.0.1", port, (proc.pid,), secret=secret)
-    finally:
-        stop_process(proc)
+    extra = {**BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
+    with running_service(lambda port: log_dir / f"{name}-{port}.log", config=os.devnull, args=args, env=extra,
+                         cwd=repo, ready_timeout_s=ready_timeout, name=name) as service:
+        yield Target(name, "diagops", "127.0.0.1", service.port, (service.pid,), secret=secret)

@@ -102,8 +102,8 @@ def loadtest(
 def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
           bind: tuple[str, int] | None) -> Any:
     """The run as data, every setting from the spec (flags were merged into it)."""
-    from diagops.loadtests.embedded import free_port
     from diagops.loadtests.plan import Plan
+    from diagops.procs.ports import free_port
 
     lt = spec.loadtest
     return Plan(

@@ -17,8 +17,9 @@ from typing import Any
 
 from diagops.loadtests import results as results_mod
 from diagops.loadtests import summary
-from diagops.loadtests.launcher import Child, tail
+from diagops.loadtests.launcher import Child
 from diagops.loadtests.plan import Plan
+from diagops.procs.executor import last_lines
 from diagops.spec import Spec
 
 RAW_FILE = "raw.json"
@@ -73,7 +74,7 @@ def collect(plan: Plan, spec: Spec, info: results_mod.RunInfo) -> dict[str, Any]
     if not raw_path.is_file():
         log = plan.out / "locust.log"
         raise GeneratorError(f"the load generator ended without results (exit {info.generator_exit}): "
-                             f"{tail(log) or 'no output'} (log: {log})")
+                             f"{last_lines(log) or 'no output'} (log: {log})")
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
     series = results_mod.read_timeseries(plan.out / TIMESERIES_FILE)
     document = results_mod.build(raw, series, spec, info)

@@ -161,7 +161,7 @@ class Executor:
 
     def last_lines(self, n: int = 3) -> str:
         """The last `n` non-empty log lines on one line, for a one-line error message."""
-        return " | ".join(log_tail(self.log, n))
+        return last_lines(self.log, n)
 
     # ------------------------------------------------------------------ stopping
 
@@ -198,3 +198,8 @@ def log_tail(log: Path, n: int = 3) -> list[str]:
         return []
     return [line.strip() for line in lines if line.strip()][-n:]
 
+
+
+def last_lines(log: Path, n: int = 3) -> str:
+    """The last `n` non-empty lines of a log joined on one line, for a one-line error message."""
+    return " | ".join(log_tail(log, n))
