@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from diagops.push.app import create_app
 from diagops.push.http_util import STATE
+from diagops.push.protocol import ws_url_for
 from diagops.push.state import ServiceState
 from tests.servicekit import SECRET, test_spec, token
 
@@ -35,7 +36,7 @@ class LiveService:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
+        return ws_url_for(self.url)
 
     def token(self, user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: Any) -> str:
         return token(user, scopes, **kw)
