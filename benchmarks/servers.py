@@ -11,8 +11,6 @@ from pathlib import Path
 from benchmarks.wsload import Target
 from diagops.procs.service import running_service
 
-REPO = Path(__file__).resolve().parent.parent
-
 # The benchmark measures fan-out, not admission control: one client address opens
 # thousands of sockets in seconds, and a run publishes more events per execution
 # than a real diagnosis has. Everything else stays at the service's defaults.
@@ -26,14 +24,16 @@ BENCH_ENV = {
 
 @contextmanager
 def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                   secret: str | None = None, name: str = "diagops", repo: Path = REPO,
-                   ready_timeout: float = 30.0) -> Iterator[Target]:
+                   secret: str | None = None, name: str = "diagops", ready_timeout: float = 30.0,
+                   code: Path | None = None) -> Iterator[Target]:
     """`diagops serve` (memory store unless `args` say otherwise) until the block ends (SIGTERM).
     Its stdout/stderr go to a log file in `log_dir` (the access log writes a line per publish).
-    `repo`: the checkout whose code serves (another work tree, to compare a change side by side);
-    it runs with this interpreter, from that directory, so its packages are the ones imported."""
+    `code`: a folder whose `diagops/` holds another checkout's code (`variants.link_checkout`);
+    the service then runs from it, with it first on PYTHONPATH, so that code is what it imports."""
     secret = secret or secrets.token_urlsafe(32)
     extra = {**BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
+    if code is not None:
+        extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
     with running_service(lambda port: log_dir / f"{name}-{port}.log", config=os.devnull, args=args, env=extra,
-                         cwd=repo, ready_timeout_s=ready_timeout, name=name) as service:
+                         cwd=code, ready_timeout_s=ready_timeout, name=name) as service:
         yield Target(name, "diagops", "127.0.0.1", service.port, (service.pid,), secret=secret)
