@@ -218,10 +218,10 @@ def _child_env() -> dict[str, str]:
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
-    from diagops.loadtests.plan import parse_duration
+    from diagops.loadtests.plan import run_duration
 
     try:
-        return parse_duration(text)
+        return run_duration(text)
     except ValueError as exc:
         raise CommandError(f"--duration: {exc}", EXIT_USAGE) from None
 
