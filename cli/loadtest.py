@@ -19,6 +19,7 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.loadtests import outputs
 
 DEFAULT_OUT = Path("reports/out/loadtest")
 
@@ -36,7 +37,7 @@ def loadtest(
     workers: int = typer.Option(0, "--workers", help="Locust worker processes (distributed mode); 0: one process."),
     ui: bool = typer.Option(False, "--ui", help="Show Locust's web UI on 127.0.0.1 while it runs."),
     ui_port: int = typer.Option(8089, "--ui-port", help="Port of Locust's web UI."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for results.json, summary.md, Locust's CSV/HTML."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help=f"Directory for {outputs.RESULTS}, {outputs.SUMMARY}, Locust's CSV/HTML."),
     json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
     token_secret: Optional[str] = typer.Option(None, "--token-secret", help="JWT secret of the target, to mint a token per user (or DIAGOPS_JWT_SECRET, which ps does not show)."),
@@ -85,7 +86,7 @@ def loadtest(
             # is the service's own (realistic) setting. Only an explicit environment override wins.
             speed = None if "DIAGOPS_ENGINE__SPEED" in os.environ else spec.loadtest.embedded_engine_speed
             out.mkdir(parents=True, exist_ok=True)
-            with EmbeddedService(out / "service.log", secret=secret, engine_speed=speed, config=config) as service:
+            with EmbeddedService(out / outputs.SERVICE_LOG, secret=secret, engine_speed=speed, config=config) as service:
                 document = _execute(context, spec, replace(plan, host=service.url), env,
                                     embedded=True, engine_speed=speed, json_output=json_output)
         else:
@@ -139,7 +140,7 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
         from diagops.loadtests.console import final_tables
 
         context.console.print(final_tables(document))
-        context.console.print(f"Reports in {plan.out}/ (summary.md, results.json, locust.html)", highlight=False)
+        context.console.print(f"Reports in {plan.out}/ ({outputs.SUMMARY}, {outputs.RESULTS}, {outputs.LOCUST_HTML})", highlight=False)
     return document
 
 
@@ -149,7 +150,7 @@ def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None,
     from diagops.loadtests import session
     from diagops.loadtests.console import LiveState
 
-    state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users)
+    state = LiveState(plan.out / outputs.TIMESERIES, plan.duration_s, plan.users)
     with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
         def tick() -> None:
             state.poll()
@@ -178,7 +179,7 @@ def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: 
     env = _child_env()
     if tokens:
         env["DIAGOPS_LOADTEST_TOKENS"] = "\n".join(tokens)
-    children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / f"locust-worker-{i}.log", env)
+    children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / outputs.worker_log(i), env)
                 for i in range(1, count + 1)]
     context.err_console.print(f"{count} worker(s) joining {master_host}:{master_port}; they end when the master does")
     deadline = time.monotonic() + plan.deadline_s + 120.0  # waiting for the master to start, too

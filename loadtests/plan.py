@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from diagops.loadtests import outputs
 from diagops.spec.durations import parse_duration
 
 LOCUSTFILE = Path(__file__).with_name("diagnosis.py")
@@ -83,8 +84,8 @@ class Plan:
             "--host", self.host,
             "-u", str(self.users), "-r", f"{self.spawn_rate:g}", "-t", f"{math.ceil(self.duration_s)}s",
             "--stop-timeout", f"{self.stop_timeout_s:g}",
-            "--csv", str(self.out / "locust"), "--csv-full-history",
-            "--html", str(self.out / "locust.html"),
+            "--csv", str(self.out / outputs.LOCUST_CSV_PREFIX), "--csv-full-history",
+            "--html", str(self.out / outputs.LOCUST_HTML),
             "--diagops-out", str(self.out),
             "--only-summary",
             "--exit-code-on-error", "0",  # failures are judged by the CLI against the thresholds
