@@ -120,8 +120,9 @@ def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: i
 def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedded: bool,
              engine_speed: float | None, json_output: bool) -> dict[str, Any]:
     from diagops.loadtests import session
+    from diagops.push.protocol import utc_timestamp
 
-    started_at = session.now_iso()
+    started_at = utc_timestamp()
     if plan.ui:
         context.err_console.print(f"Locust web UI: http://127.0.0.1:{plan.ui_port}")
     if json_output:

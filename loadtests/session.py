@@ -11,7 +11,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from diagops.loadtests import summary
 from diagops.loadtests.launcher import Child
 from diagops.loadtests.plan import Plan
 from diagops.procs.executor import last_lines
+from diagops.push.protocol import utc_timestamp
 from diagops.spec import Spec
 
 WORKER_EXIT_GRACE_S = 5.0
@@ -28,10 +28,6 @@ WORKER_EXIT_GRACE_S = 5.0
 
 class GeneratorError(Exception):
     """The generator produced no result (it failed to start, or crashed); one readable line."""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def run_generator(plan: Plan, env: Mapping[str, str], tick: Callable[[], None] | None = None) -> tuple[int | None, bool]:
@@ -86,7 +82,7 @@ def run_info(plan: Plan, *, embedded: bool, engine_speed: float | None, started_
     return results_mod.RunInfo(
         host=plan.host, embedded=embedded, engine_speed=engine_speed, users=plan.users,
         spawn_rate=plan.spawn_rate, duration_s=plan.duration_s, workers=plan.workers, out=plan.out,
-        started_at=started_at, finished_at=now_iso(), generator_exit=generator_exit, generator_timed_out=timed_out,
+        started_at=started_at, finished_at=utc_timestamp(), generator_exit=generator_exit, generator_timed_out=timed_out,
     )
 
 
