@@ -47,6 +47,14 @@ class Clients:
     def subscriber_pids(self) -> list[int]:
         return [p.pid for p in self.procs[1 if self.pub_pipe is not None else 0:]]
 
+    def create_executions(self, execution_ids: list[str], pad: str, timeout_s: float) -> None:
+        """Have the publisher create the executions (diagops: a first event naming the owner, which
+        subscribing needs); RuntimeError if any creation failed."""
+        self.pub_pipe.send(("setup", execution_ids, pad))
+        setup = recv(self.pub_pipe, timeout_s, "publisher")
+        if setup["errors"]:
+            raise RuntimeError(f"creating {len(execution_ids)} executions failed {setup['errors']} times")
+
     def open(self, execution_ids: list[str], concurrency: int = 100, timeout: float = 30.0) -> dict[str, Any]:
         """Open one subscribed socket per id, spread round-robin over the subscriber processes."""
         shares = [execution_ids[k::len(self.sub_pipes)] for k in range(len(self.sub_pipes))]

@@ -43,10 +43,7 @@ def run_fanout(
     clients = Clients(target, subscriber_procs, pool_size)
     try:
         clients.start()
-        clients.pub_pipe.send(("setup", execution_ids, pad))
-        setup = recv(clients.pub_pipe, 60, "publisher")
-        if setup["errors"]:
-            raise RuntimeError(f"creating {executions} executions failed {setup['errors']} times")
+        clients.create_executions(execution_ids, pad, timeout_s=60)
         subscriptions = [execution_ids[j % executions] for j in range(sockets)]
         opened = clients.open(subscriptions, connect_concurrency)
         subs_per_execution = [0] * executions
@@ -174,10 +171,7 @@ def measure_idle(
     points = []
     try:
         clients.start()
-        clients.pub_pipe.send(("setup", execution_ids, pad))
-        setup = recv(clients.pub_pipe, 120, "publisher")
-        if setup["errors"]:
-            raise RuntimeError(f"creating {executions} executions failed {setup['errors']} times")
+        clients.create_executions(execution_ids, pad, timeout_s=120)
         subscriptions = [execution_ids[j % executions] for j in range(counts[-1])]
         opened = 0
         first = clients.open(subscriptions[:baseline_sockets], connect_concurrency)
