@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from diagops.procs.executor import TERM_GRACE_S, Executor
+from diagops.procs.executor import Executor
 
 
 class Child(Executor):
     """One Locust process, started at once, its output in `log`, its group signalled as a whole."""
 
     def __init__(self, name: str, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(argv, log=log, env=env, name=name, new_session=True, grace_s=TERM_GRACE_S)
+        super().__init__(argv, log=log, env=env, name=name, new_session=True)
         self.start()
 

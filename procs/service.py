@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diagops.procs.executor import READY_TIMEOUT_S, TERM_GRACE_S, EarlyExit, Executor
+from diagops.procs.executor import READY_TIMEOUT_S, EarlyExit, Executor
 from diagops.procs.ports import free_port
 from diagops.procs.readiness import HttpStatus
 from diagops.push.protocol import ws_url_for
@@ -65,8 +65,9 @@ class ServiceProcess:
 
 
 def serve_argv(port: int, *, host: str = "127.0.0.1", config: str | os.PathLike[str] | None = None,
-               args: Sequence[str] = (), python: str = sys.executable) -> list[str]:
-    argv = [python, "-m", "diagops", "serve", "--host", host, "--port", str(port)]
+               args: Sequence[str] = ()) -> list[str]:
+    """This interpreter's `python -m diagops serve`: the checkout (or PYTHONPATH) it runs decides the code."""
+    argv = [sys.executable, "-m", "diagops", "serve", "--host", host, "--port", str(port)]
     if config is not None:
         argv += ["--config", str(config)]
     return argv + list(args)
@@ -81,10 +82,8 @@ def start_service(
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    python: str = sys.executable,
     new_session: bool = False,
     ready_timeout_s: float = READY_TIMEOUT_S,
-    grace_s: float = TERM_GRACE_S,
     name: str = "diagops serve",
 ) -> ServiceProcess:
     """Start `diagops serve` and return once it is ready. `env` is added to this process's
@@ -98,9 +97,9 @@ def start_service(
         chosen = port or free_port(host)
         url = f"http://{host}:{chosen}"
         executor = Executor(
-            serve_argv(chosen, host=host, config=config, args=args, python=python),
+            serve_argv(chosen, host=host, config=config, args=args),
             log=log(chosen) if callable(log) else log, ready=HttpStatus(url + READY_PATH), env=full_env, cwd=cwd,
-            name=name, new_session=new_session, ready_timeout_s=ready_timeout_s, grace_s=grace_s,
+            name=name, new_session=new_session, ready_timeout_s=ready_timeout_s,
         )
         try:
             executor.start()
