@@ -19,6 +19,7 @@ from diagops.push.hub import Hub
 from diagops.push.metrics import Metrics
 from diagops.push.open_connections import OpenConnections
 from diagops.push.store import Store, Update
+from diagops.push.protocol import ws_url_for
 from tests.servicekit import SECRET, metric_types, test_spec, token
 
 
@@ -76,7 +77,7 @@ class LiveService:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
+        return ws_url_for(self.url)
 
     def token(self, user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: Any) -> str:
         return token(user, scopes, **kw)
