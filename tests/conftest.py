@@ -19,6 +19,7 @@ from diagops.push.hub import Hub
 from diagops.push.metrics import Metrics
 from diagops.push.open_connections import OpenConnections
 from diagops.push.store import Store, Update
+from diagops.spec import Spec
 from diagops.push.protocol import ws_url_for
 from tests.servicekit import SECRET, metric_types, test_spec, token
 
@@ -28,6 +29,10 @@ class ServiceParts:
     """A running service's resources, read from their app keys, for tests to inspect."""
 
     app: web.Application
+
+    @property
+    def spec(self) -> Spec:
+        return self.app[keys.SPEC]
 
     @property
     def store(self) -> Store:
