@@ -9,6 +9,7 @@ from aiohttp import web
 
 from diagops.push.auth import AuthError, Claims, bearer
 from diagops.push.keys import METRICS, VERIFIER
+from diagops.push.strict_json import InvalidJson, parse
 
 
 def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -39,8 +40,8 @@ def authenticate(request: web.Request, need: str) -> Claims:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or a 400 response naming the problem."""
+    """The request's body as strict JSON, or a 400 response naming the problem."""
     try:
-        return await request.json()
-    except ValueError:
-        raise json_refusal(web.HTTPBadRequest, "bad_json", "the body is not valid JSON") from None
+        return parse(await request.read())
+    except InvalidJson as exc:
+        raise json_refusal(web.HTTPBadRequest, "bad_json", f"the body is not valid JSON: {exc}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from diagops.push.http_util import json_error, request_token
 from diagops.push.keys import CONNECTIONS, HUB, METRICS, RATE, SPEC, STORE, VERIFIER
 from diagops.push.metrics import Metrics
 from diagops.push.store.base import StoreUnavailable
+from diagops.push.strict_json import InvalidJson, parse
 
 log = logging.getLogger("diagops.ws")
 
@@ -74,7 +74,12 @@ async def _receive_loop(app: web.Application, conn: Connection) -> None:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
             conn.last_seen = time.monotonic()
-            await handle_frame(app, conn, msg.data)
+            try:
+                await handle_frame(app, conn, msg.data)
+            except Exception:  # a bug must end this socket with a close code, not a raw HTTP 500 in its stream
+                log.exception("ws frame from user=%s remote=%s failed", conn.user, conn.remote)
+                await conn.close(p.CLOSE_INTERNAL, "internal error", reason="internal")
+                break
         elif msg.type == WSMsgType.BINARY:
             _reply_error(app[METRICS], conn, p.BAD_JSON, "frames must be JSON text, not binary")
         elif msg.type == WSMsgType.PING:
@@ -92,9 +97,9 @@ async def _receive_loop(app: web.Application, conn: Connection) -> None:
 async def handle_frame(app: web.Application, conn: Connection, text: str) -> None:
     metrics = app[METRICS]
     try:
-        frame = json.loads(text)
-    except ValueError:
-        _reply_error(metrics, conn, p.BAD_JSON, "the frame is not valid JSON")
+        frame = parse(text)
+    except InvalidJson as exc:
+        _reply_error(metrics, conn, p.BAD_JSON, f"the frame is not valid JSON: {exc}")
         return
     if not isinstance(frame, dict):
         _reply_error(metrics, conn, p.BAD_JSON, "the frame must be a JSON object")
