@@ -24,8 +24,9 @@ def _masked_text_frame(text: str) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + mask + body
 
 
-async def _raw_client_that_never_reads(port: int, execution_id: str) -> asyncio.StreamWriter:
-    """A real WebSocket client that subscribes and then stops reading (tiny receive buffer)."""
+async def _raw_client_that_never_reads(port: int, execution_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A real WebSocket client that subscribes and then stops reading (tiny receive buffer) until
+    its transport's reading is resumed."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
@@ -40,7 +41,22 @@ async def _raw_client_that_never_reads(port: int, execution_id: str) -> asyncio.
     assert head.startswith(b"HTTP/1.1 101"), head
     writer.write(_masked_text_frame(json.dumps({"type": "subscribe", "execution_id": execution_id})))
     writer.transport.pause_reading()  # from here on it reads nothing
-    return writer
+    return reader, writer
+
+
+def _last_server_frame(data: bytes) -> tuple[int, bytes]:
+    """(opcode, payload) of the last of the unmasked frames a server sent (RFC 6455 5.2)."""
+    last = (0, b"")
+    at = 0
+    while at + 2 <= len(data):
+        n, at_payload = data[at + 1] & 0x7F, at + 2
+        if n == 126:
+            n, at_payload = int.from_bytes(data[at + 2:at + 4]), at + 4
+        elif n == 127:
+            n, at_payload = int.from_bytes(data[at + 2:at + 10]), at + 10
+        last = (data[at] & 0x0F, data[at_payload:at_payload + n])
+        at = at_payload + n
+    return last
 
 
 async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(start_service):
@@ -50,7 +66,7 @@ async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(
     reader = await svc.connect()
     await reader.send_json({"type": "subscribe", "execution_id": "e-flood"})
     assert (await recv_json(reader))["type"] == "subscribed"
-    stuck = await _raw_client_that_never_reads(svc.server.port, "e-flood")
+    _, stuck = await _raw_client_that_never_reads(svc.server.port, "e-flood")
     await eventually(lambda: sum(len(state.hub.subscriptions(c)) for c in state.connections) == 2, what="both subscribed")
 
     pad = "x" * 20_000
@@ -66,6 +82,25 @@ async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(
     await eventually(lambda: len(state.connections) == 1, what="the stuck client to be dropped")
     assert state.metrics.ws_disconnections.labels("slow")._value.get() == 1
     stuck.close()
+
+
+async def test_a_slow_consumer_that_reads_again_finds_the_close_1008_slow_after_its_frames(start_service):
+    svc = await start_service(**{"limits.max_send_queue_bytes": 64 * 1024, "store.max_events_per_execution": 5000})
+    state = svc.state
+    await state.publish("e-slow", "progress", {"progress": 0, "stage": "queued"}, owner="alice")
+    reader, writer = await _raw_client_that_never_reads(svc.server.port, "e-slow")
+    await eventually(lambda: sum(len(state.hub.subscriptions(c)) for c in state.connections) == 1, what="subscribed")
+    pad = "x" * 20_000
+    for _ in range(600):
+        await state.publish("e-slow", "progress", {"progress": 0, "stage": "queued", "pad": pad})
+        if state.metrics.slow_consumer_disconnects._value.get():
+            break
+    writer.transport.resume_reading()
+    data = await asyncio.wait_for(reader.read(-1), 10)  # everything up to the server's end of the stream
+    opcode, payload = _last_server_frame(data)
+    assert opcode == 0x8, f"the stream ended without a close frame ({len(data)} bytes read)"
+    assert int.from_bytes(payload[:2]) == 1008 and payload[2:] == b"slow"
+    writer.close()
 
 
 async def test_a_client_that_never_answers_pings_is_closed_4008(start_service):
