@@ -29,3 +29,16 @@ async def check_http_case(service: LiveService, case: HttpCase) -> None:
         body = await resp.json()
     assert set(body) == {"error"} and body["error"]["code"] == case.code and body["error"]["message"], body
     assert await service.state.store.snapshot(eid) is None
+
+
+async def check_after_bounds(service: LiveService) -> None:
+    """`after` is a 64-bit count: the largest is an empty list, anything past it (or not made of
+    ASCII digits) is 400 `invalid_field`, whatever the store."""
+    eid = (await service.start_diagnosis())["execution_id"]
+    url = f"{service.url}/api/v1/executions/{eid}/events"
+    async with service.session.get(url, params={"after": str(2**63 - 1)}, headers=service.auth()) as resp:
+        assert resp.status == 200 and await resp.json() == []
+    for after in (str(2**63), "1" + "0" * 23, "²", "١", "-1", "+1", " 1", ""):
+        async with service.session.get(url, params={"after": after}, headers=service.auth()) as resp:
+            assert resp.status == 400, (after, await resp.text())
+            assert (await resp.json())["error"]["code"] == "invalid_field"
