@@ -71,7 +71,7 @@ async def shape(store: RedisStore, others: list[RedisStore], name: str, executio
         for i in range(per):
             execution_id = f"{name}-{index % executions}"
             began = time.perf_counter()
-            await target.publish(execution_id, "progress", {"i": i}, owner="bench")
+            await target.publish(execution_id, "progress", {"progress": 0, "i": i}, owner="bench")
             latencies.append(time.perf_counter() - began)
 
     conflicts_before = sum(s.append_conflicts for s in stores)

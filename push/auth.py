@@ -84,13 +84,38 @@ def _decode(token: str | None, secret: str, algorithm: str) -> Claims:
         raise AuthError("expired", "the token has expired") from None
     except jwt.PyJWTError:
         raise AuthError("invalid", "the token is not valid") from None
+    problem = _claim_type_problem(claims)
+    if problem is not None:
+        raise AuthError("invalid", problem)
+    scope, lang = claims.get("scope", ""), claims.get("lang")
+    return Claims(sub=claims["sub"], scopes=frozenset(scope.split()), lang=lang if lang in LANGS else None,
+                  exp=float(claims["exp"]))
+
+
+def _claim_type_problem(claims: dict[str, object]) -> str | None:
+    """What is wrong with the claims' types, if anything. PyJWT reads `exp`, `iat` and `nbf` with
+    int(), so "4102444800" passed for a date; RFC 7519 says NumericDate is a JSON number."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"the token's '{name}' must be a number"
     sub = claims["sub"]
-    if not isinstance(sub, str) or not sub:
-        raise AuthError("invalid", "the token's 'sub' must be a non-empty string")
-    scope = claims.get("scope", "")
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    lang = claims.get("lang")
-    return Claims(sub=sub, scopes=scopes, lang=lang if lang in LANGS else None, exp=float(claims["exp"]))
+    if not isinstance(sub, str) or not sub or not _is_unicode(sub):
+        return "the token's 'sub' must be a non-empty string"
+    for name in ("scope", "lang"):
+        if name in claims and not isinstance(claims[name], str):
+            return f"the token's '{name}' must be a string"
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a str holding a lone surrogate: PyJWT's JSON reader lets them through, and the
+    `sub` becomes an execution's owner, encoded into every event."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _require_scope(claims: Claims, need: str) -> Claims:

@@ -16,7 +16,8 @@ from diagops.push.engine import queued_event
 from diagops.push.http_util import authenticate, json_error, json_refusal, read_json
 from diagops.push.keys import CONNECTIONS, ENGINE, METRICS, PUBLISHER, READY_CHECK, SPEC, STORE
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
-from diagops.push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
+from diagops.push.auth import Claims
+from diagops.push.protocol import EXECUTION_ID_RULE, MAX_AFTER, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, valid_execution_id
 from diagops.push.store.base import StoreUnavailable
 
 routes = web.RouteTableDef()
@@ -55,9 +56,24 @@ async def start_diagnosis(request: web.Request) -> web.Response:
     )
 
 
-async def _owned_snapshot(request: web.Request) -> Snapshot:
-    claims = authenticate(request, SCOPE_SUBSCRIBE)
+def _execution_id(request: web.Request) -> str:
+    """The path's execution id, or the 400 for one outside the rule every entrance shares."""
     execution_id = request.match_info["execution_id"]
+    if not valid_execution_id(execution_id):
+        raise json_refusal(web.HTTPBadRequest, "invalid_field", f"the execution id must be {EXECUTION_ID_RULE}")
+    return execution_id
+
+
+def _after(request: web.Request) -> int:
+    """`after` as a 64-bit count: ASCII digits only (str.isdigit also takes '²', which int()
+    refuses), at most MAX_AFTER, so both stores answer alike rather than Redis failing."""
+    text = request.query.get("after", "0")
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_AFTER):
+        raise json_refusal(web.HTTPBadRequest, "invalid_field", f"'after' must be a whole number from 0 to {MAX_AFTER}")
+    return int(text)
+
+
+async def _owned_snapshot(request: web.Request, claims: Claims, execution_id: str) -> Snapshot:
     snapshot = await request.app[STORE].snapshot(execution_id)
     if snapshot is None:
         raise json_refusal(web.HTTPNotFound, "not_found", f"no execution {execution_id}")
@@ -68,18 +84,17 @@ async def _owned_snapshot(request: web.Request) -> Snapshot:
 
 @routes.get("/api/v1/executions/{execution_id}")
 async def get_execution(request: web.Request) -> web.Response:
-    snapshot = await _owned_snapshot(request)
+    claims = authenticate(request, SCOPE_SUBSCRIBE)
+    snapshot = await _owned_snapshot(request, claims, _execution_id(request))
     return web.json_response(snapshot.public())
 
 
 @routes.get("/api/v1/executions/{execution_id}/events")
 async def get_events(request: web.Request) -> web.Response:
-    after_text = request.query.get("after", "0")
-    if not after_text.isdigit():
-        authenticate(request, SCOPE_SUBSCRIBE)
-        return json_error(400, "invalid_field", "'after' must be a whole number >= 0")
-    snapshot = await _owned_snapshot(request)
-    updates = await request.app[STORE].events_after(snapshot.execution_id, int(after_text))
+    claims = authenticate(request, SCOPE_SUBSCRIBE)
+    execution_id, after = _execution_id(request), _after(request)
+    snapshot = await _owned_snapshot(request, claims, execution_id)
+    updates = await request.app[STORE].events_after(snapshot.execution_id, after)
     body = "[" + ",".join(u.encoded for u in updates) + "]"
     return web.Response(text=body, content_type="application/json")
 
@@ -87,6 +102,7 @@ async def get_events(request: web.Request) -> web.Response:
 @routes.post("/api/v1/executions/{execution_id}/events")
 async def publish_event(request: web.Request) -> web.Response:
     authenticate(request, SCOPE_PUBLISH)
+    execution_id = _execution_id(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         return json_error(400, "bad_request", "the body must be a JSON object")
@@ -106,7 +122,7 @@ async def publish_event(request: web.Request) -> web.Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         return json_error(400, "bad_request", f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     try:
-        update = await request.app[PUBLISHER].publish(request.match_info["execution_id"], body.get("event"), data,
+        update = await request.app[PUBLISHER].publish(execution_id, body.get("event"), data,
                                                       owner=owner, lang=lang, idempotency_key=key)
     except AlreadyStored as retry:
         return web.json_response({"seq": retry.seq, "duplicate": True}, status=202)

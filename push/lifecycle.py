@@ -116,6 +116,8 @@ def validate_event(event: Any, data: Any) -> dict[str, Any]:
         raise MalformedEvent(f"'event' must be one of {', '.join(EVENTS)}")
     if not isinstance(data, dict):
         raise MalformedEvent("'data' must be an object")
+    if event == "progress" and "progress" not in data:
+        raise MalformedEvent("a 'progress' event must carry 'data.progress' (an integer from 0 to 100)")
     if "progress" in data:
         progress = data["progress"]
         if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:

@@ -26,8 +26,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# C0, DEL and C1 controls, and the Unicode line and paragraph separators, as visible escapes.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+class TextFormatter(logging.Formatter):
+    """One record, one line: a message carrying what a client chose (a request path with %0A,
+    %00 or terminal escapes in it) could otherwise forge log lines. Tracebacks keep their lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if not record.message.isprintable():
+            record.message = record.message.translate(_ESCAPES)
+        return super().formatMessage(record)
+
+
 def text_formatter() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def configure_logging(fmt: str, *, debug: bool = False) -> None:

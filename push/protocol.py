@@ -7,6 +7,7 @@ spelled once.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -36,8 +37,18 @@ CLOSE_TRY_AGAIN: Final = 1013  # server full
 CLOSE_AUTH: Final = 4001
 CLOSE_HEARTBEAT: Final = 4008
 
+# One rule for execution ids at every entrance (publish, poll, events, subscribe), so an id that
+# can be published can always be watched, and no id carries a NUL, a newline or a space.
+EXECUTION_ID_RULE: Final = "1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+_EXECUTION_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+MAX_AFTER: Final = 2**63 - 1  # `after` and `last_seq` are 64-bit counts, the same for every store
+
 SCOPE_SUBSCRIBE: Final = "subscribe"
 SCOPE_PUBLISH: Final = "publish"
+
+
+def valid_execution_id(value: object) -> bool:
+    return isinstance(value, str) and _EXECUTION_ID.fullmatch(value) is not None
 
 
 def utc_timestamp(epoch: float | None = None) -> str:

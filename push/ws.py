@@ -87,7 +87,9 @@ async def _receive_loop(app: web.Application, conn: Connection) -> None:
         elif msg.type == WSMsgType.PONG:
             conn.saw_pong()
         elif msg.type == WSMsgType.ERROR:
-            if ws.close_code == p.CLOSE_TOO_BIG:
+            # The error carries the code aiohttp closed with; ws.close_code is by now the
+            # peer's answer to that close (often 1000), so it cannot tell a 1009 apart.
+            if getattr(msg.data, "code", None) == p.CLOSE_TOO_BIG:
                 conn.close_reason = conn.close_reason or "too_big"
             break
         else:  # CLOSE, CLOSING, CLOSED
@@ -127,7 +129,7 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
     if execution_id is None:
         return
     last_seq = frame.get("last_seq", 0)
-    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
+    if isinstance(last_seq, bool) or not isinstance(last_seq, int) or not 0 <= last_seq <= p.MAX_AFTER:
         _reply_error(metrics, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
         return
     subscribed, limit = hub.subscriptions(conn), app[SPEC].limits.max_subscriptions
@@ -151,8 +153,8 @@ def _require_execution_id(metrics: Metrics, conn: Connection, frame: dict[str, A
         _reply_error(metrics, conn, p.MISSING_FIELD, "'execution_id' is required")
         return None
     value = frame["execution_id"]
-    if not isinstance(value, str) or not value or len(value) > 200:
-        _reply_error(metrics, conn, p.INVALID_FIELD, "'execution_id' must be a non-empty string")
+    if not p.valid_execution_id(value):
+        _reply_error(metrics, conn, p.INVALID_FIELD, f"'execution_id' must be {p.EXECUTION_ID_RULE}")
         return None
     return value
 

@@ -24,7 +24,7 @@ def _jwt(**claims: object) -> str:
 @pytest.mark.parametrize(
     "claims",
     [{"exp": str(FAR)}, {"exp": True}, {"exp": [FAR]}, {"iat": "yesterday"}, {"nbf": "0"},
-     {"scope": ["subscribe"]}, {"lang": 5}, {"sub": 5}],
+     {"scope": ["subscribe"]}, {"lang": 5}, {"sub": 5}, {"sub": "\ud800"}],
     ids=repr,
 )
 async def test_a_token_whose_claims_have_the_wrong_type_is_refused(service, claims):

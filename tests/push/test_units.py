@@ -7,7 +7,7 @@ import time
 import pytest
 
 from diagops.push.diagnosis import InvalidRequest, parse_request
-from diagops.push.lifecycle import AlreadyFinal, NoOwner, Regression, TooManyEvents, advance
+from diagops.push.lifecycle import AlreadyFinal, MalformedEvent, NoOwner, Regression, TooManyEvents, advance
 from diagops.push.limits import RateLimiter
 from diagops.push.outbox import TEXT, Item, Outbox
 from diagops.push.store.memory import MemoryStore, MemoryStoreConfig, _Executions, _LruCache
@@ -32,7 +32,7 @@ def test_request_defaults_and_refusals():
 
 
 def _adv(current, event="progress", data=None, **kw):
-    return advance(current, "e", event, data or {}, timestamp="t", now=0.0, **kw)
+    return advance(current, "e", event, data or {"progress": 10}, timestamp="t", now=0.0, **kw)
 
 
 def test_lifecycle_rules():
@@ -43,7 +43,9 @@ def test_lifecycle_rules():
     with pytest.raises(Regression):
         _adv(snap, data={"progress": 5})
     with pytest.raises(Regression):
-        _adv(snap, data={"stage": "queued"})
+        _adv(snap, data={"progress": 10, "stage": "queued"})
+    with pytest.raises(MalformedEvent):
+        _adv(snap, data={"stage": "analyzing"})  # a progress event names its progress
     done, _ = _adv(snap, "complete", {"report": {"x": 1}})
     assert (done.status, done.progress, done.seq) == ("complete", 100, 2)
     with pytest.raises(AlreadyFinal):
@@ -76,9 +78,9 @@ def test_outbox_refuses_past_its_byte_budget():
 
 def test_finished_executions_expire_after_retention():
     ex = _Executions(retention_s=10, max_events=100)
-    ex.append("done", "progress", {}, "u", None)
+    ex.append("done", "progress", {"progress": 0}, "u", None)
     ex.append("done", "complete", {"report": {}}, None, None)
-    ex.append("running", "progress", {}, "u", None)
+    ex.append("running", "progress", {"progress": 0}, "u", None)
     ex.finished_at["done"] -= 11
     assert ex.expire(time.time()) == 1
     assert "done" not in ex.snapshots and "running" in ex.snapshots
@@ -86,8 +88,8 @@ def test_finished_executions_expire_after_retention():
 
 def test_unfinished_executions_are_dropped_once_abandoned():
     ex = _Executions(retention_s=10, max_events=100, abandoned_after_s=60)
-    ex.append("stuck", "progress", {}, "u", None)
-    ex.append("busy", "progress", {}, "u", None)
+    ex.append("stuck", "progress", {"progress": 0}, "u", None)
+    ex.append("busy", "progress", {"progress": 0}, "u", None)
     now = time.time()
     ex.last_event_at["stuck"] -= 61
     assert ex.expire(now) == 1

@@ -172,7 +172,7 @@ async def test_restart_redis_mid_stream_every_hub_delivers_every_event_once_in_o
     async def publish_all() -> None:
         nonlocal refused
         for n in range(total):
-            event, data = ("complete", {"report": {}}) if n == total - 1 else ("progress", {"n": n})
+            event, data = ("complete", {"report": {}}) if n == total - 1 else ("progress", {"progress": 0, "n": n})
             while True:
                 try:
                     await publisher.publish("e", event, data, owner="u")

@@ -72,7 +72,7 @@ def assert_every_payload_stored(watcher: Watcher, total: int, publisher: Publish
 async def stream(publisher: Publisher, execution_id: str, total: int, pace_s: float = 0.004) -> None:
     """Events 2..total (the first one created the execution), the last one final."""
     for n in range(1, total):
-        event, data = ("complete", {"report": {"n": n}}) if n == total - 1 else ("progress", {"n": n})
+        event, data = ("complete", {"report": {"n": n}}) if n == total - 1 else ("progress", {"progress": 0, "n": n})
         await publisher.publish(execution_id, event, data)
         await asyncio.sleep(pace_s)  # pacing, so faults land mid-stream
 
@@ -81,7 +81,7 @@ async def test_three_processes_deliver_every_event_to_clients_on_all_of_them(ser
     procs = services(3)
     urls = [p.url for p in procs]
     publisher = Publisher(session, urls)
-    assert await publisher.publish("x", "progress", {"n": 0}, owner="alice") == 1
+    assert await publisher.publish("x", "progress", {"progress": 0, "n": 0}, owner="alice") == 1
     watchers = [Watcher(session, urls, "x", first=i) for i in range(6)]  # two on each process
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)
@@ -89,7 +89,7 @@ async def test_three_processes_deliver_every_event_to_clients_on_all_of_them(ser
     # Concurrent publishers through every process at once on the same execution.
     async def burst(url: str, count: int) -> list[int]:
         one = Publisher(session, [url])
-        return [await one.publish("x", "progress", {"from": url, "i": i}) for i in range(count)]
+        return [await one.publish("x", "progress", {"progress": 0, "from": url, "i": i}) for i in range(count)]
 
     seqs = await asyncio.gather(*(burst(url, 30) for url in urls for _ in range(2)))
     assert sorted(s for run in seqs for s in run) == list(range(2, 2 + 180))
@@ -105,7 +105,7 @@ async def test_kill_a_process_mid_stream_and_its_clients_resume_elsewhere(servic
     urls = [p.url for p in procs]
     victim, survivors = procs[0], [p.url for p in procs[1:]]
     publisher = Publisher(session, survivors)
-    await publisher.publish("k", "progress", {"n": 0}, owner="alice")
+    await publisher.publish("k", "progress", {"progress": 0, "n": 0}, owner="alice")
     on_victim = [Watcher(session, urls, "k") for _ in range(4)]  # start on the victim, fail over to the next URL
     elsewhere = [Watcher(session, survivors, "k", first=i) for i in range(2)]
     watchers = on_victim + elsewhere
@@ -124,7 +124,7 @@ async def test_restart_redis_mid_stream_clients_stay_connected_and_miss_nothing(
     procs = services(2)
     urls = [p.url for p in procs]
     publisher = Publisher(session, urls)
-    await publisher.publish("r", "progress", {"n": 0}, owner="alice")
+    await publisher.publish("r", "progress", {"progress": 0, "n": 0}, owner="alice")
     watchers = [Watcher(session, urls, "r", first=i) for i in range(4)]
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)
@@ -186,9 +186,9 @@ async def test_the_event_cap_holds_across_processes(services, session) -> None:
     procs = services(2, env={"DIAGOPS_STORE__MAX_EVENTS_PER_EXECUTION": "10"})
     publisher = Publisher(session, [p.url for p in procs])
     for n in range(10):
-        await publisher.publish("c", "progress", {"n": n}, owner="alice" if n == 0 else None)
+        await publisher.publish("c", "progress", {"progress": 0, "n": n}, owner="alice" if n == 0 else None)
     for proc in procs:
-        async with session.post(f"{proc.url}/api/v1/executions/c/events", json={"event": "progress", "data": {}},
+        async with session.post(f"{proc.url}/api/v1/executions/c/events", json={"event": "progress", "data": {"progress": 0}},
                                 headers={"Authorization": f"Bearer {PUBLISH_TOKEN}"}) as resp:
             assert resp.status == 422 and (await resp.json())["error"]["code"] == "too_many_events"
 
@@ -200,7 +200,7 @@ async def test_workers_2_share_the_port_and_survive_a_dead_worker(tmp_path, own_
         assert len(workers) == 2
         await eventually(lambda: all(_listens(w, port) for w in workers))
         publisher = Publisher(session, [served.url])
-        await publisher.publish("w", "progress", {"n": 0}, owner="alice")
+        await publisher.publish("w", "progress", {"progress": 0, "n": 0}, owner="alice")
         watchers = [Watcher(session, [served.url], "w") for _ in range(20)]
         tasks = [asyncio.create_task(w.run()) for w in watchers]
         await asyncio.wait_for(asyncio.gather(*(w.connected.wait() for w in watchers)), 10)

@@ -22,7 +22,8 @@ SCENARIO: list[Step] = [
     ("e1", "progress", {"progress": 10}, {}),  # no owner
     ("e1", "progress", {"progress": 10, "stage": "ai_fetching"}, {"owner": "u1", "lang": "en"}),
     ("e1", "progress", {"progress": 5}, {}),  # progress regression
-    ("e1", "progress", {"stage": "queued"}, {}),  # stage regression
+    ("e1", "progress", {"progress": 10, "stage": "queued"}, {}),  # stage regression
+    ("e1", "progress", {"stage": "analyzing"}, {}),  # no progress
     ("e1", "progress", {"progress": "x"}, {}),  # malformed
     ("e1", "bogus", {}, {}),  # malformed
     ("e1", "progress", {"progress": 50, "stage": "analyzing", "status_text": "分析中"}, {}),
@@ -93,7 +94,7 @@ async def test_concurrent_publishers_in_two_stores_get_seq_1_to_n_without_gap(ma
     per_task, tasks_per_store = 10, 25  # 25 local tasks per store starved the CAS before the local lock
 
     async def publisher(store: RedisStore, name: str) -> list[int]:
-        return [(await store.publish("e", "progress", {"by": name, "n": i})).seq for i in range(per_task)]
+        return [(await store.publish("e", "progress", {"progress": 0, "by": name, "n": i})).seq for i in range(per_task)]
 
     results = await asyncio.gather(*(
         publisher(store, f"{label}{t}") for label, store in (("a", store_a), ("b", store_b)) for t in range(tasks_per_store)
