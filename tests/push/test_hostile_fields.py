@@ -3,6 +3,7 @@ ids, `after`, a progress event's `progress`, a frame too big, and what reaches t
 
 from __future__ import annotations
 
+import json
 import logging
 
 import aiohttp
@@ -103,3 +104,19 @@ def test_text_logs_escape_control_characters():
     line = text_formatter().format(record)
     assert "\n" not in line and "\x00" not in line and "\x1b" not in line
     assert "/x\\n2026-12-01 09:00:00,000 ERROR diagops.forged: owned\\x00\\x1b[31m 404" in line
+
+
+@pytest.mark.parametrize("where", ["header", "url"])
+async def test_an_over_long_header_or_url_gets_a_json_400_that_does_not_echo_the_token(service, where):
+    secret_part = "SECRETTOKENSTART" + "x" * 9000
+    headers, url = {}, f"{service.url}/healthz"
+    if where == "header":
+        headers["Authorization"] = f"Bearer {secret_part}"
+    else:
+        url += f"?token={secret_part}"
+    async with service.session.get(url, headers=headers) as resp:
+        assert resp.status == 400 and resp.content_type == "application/json"
+        text = await resp.text()
+    assert "SECRETTOKEN" not in text
+    body = json.loads(text)
+    assert set(body) == {"error"} and body["error"]["code"] == "bad_request" and body["error"]["message"]
