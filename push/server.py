@@ -11,6 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from diagops.push.app import create_app
+from diagops.push.http_protocol import ContractRunner
 from diagops.push.logs import AccessLogger
 from diagops.push.store import StoreUnavailable
 from diagops.spec import Spec
@@ -36,7 +37,7 @@ def run(spec: Spec, *, secret: str, reuse_port: bool = False, on_ready: Callable
 
 async def _serve(spec: Spec, *, secret: str, reuse_port: bool, on_ready: Callable[[str], None] | None) -> None:
     app = create_app(spec, secret=secret)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=spec.service.shutdown_grace_s,
+    runner = ContractRunner(app, access_log_class=AccessLogger, shutdown_timeout=spec.service.shutdown_grace_s,
                            handle_signals=False)
     try:
         await runner.setup()

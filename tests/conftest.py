@@ -15,6 +15,7 @@ from diagops.push import keys
 from diagops.push.app import create_app
 from diagops.push.controller import ConcurrencyController
 from diagops.push.engine import SimulatedEngine
+from diagops.push.http_protocol import ContractRunner
 from diagops.push.hub import Hub
 from diagops.push.metrics import Metrics
 from diagops.push.open_connections import OpenConnections
@@ -22,6 +23,14 @@ from diagops.push.store import Store, Update
 from diagops.spec import Spec
 from diagops.push.protocol import ws_url_for
 from tests.servicekit import SECRET, metric_types, test_spec, token
+
+
+class ContractTestServer(TestServer):
+    """A TestServer running the service's own runner, so what a connection answers before any
+    handler runs is what `diagops serve` answers."""
+
+    async def _make_runner(self, **kwargs: Any) -> ContractRunner:
+        return ContractRunner(self.app, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ async def start_service() -> AsyncIterator[StartService]:
 
     async def start(**overrides: Any) -> LiveService:
         app = create_app(test_spec(**overrides), secret=SECRET)
-        server = TestServer(app, host="127.0.0.1", port=0)
+        server = ContractTestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         session = aiohttp.ClientSession()
         started.append((server, session))
