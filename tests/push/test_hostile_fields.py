@@ -120,3 +120,16 @@ async def test_an_over_long_header_or_url_gets_a_json_400_that_does_not_echo_the
     assert "SECRETTOKEN" not in text
     body = json.loads(text)
     assert set(body) == {"error"} and body["error"]["code"] == "bad_request" and body["error"]["message"]
+
+
+async def test_a_frame_of_exactly_the_limit_is_accepted_and_one_byte_more_is_closed_1009(start_service):
+    svc = await start_service(**{"limits.max_frame_bytes": 1024})
+    ws = await svc.connect()
+    frame = '{"type": "ping", "pad": "' + "x" * 1024 + '"}'
+    exact, over = frame[:1022] + '"}', frame[:1023] + '"}'
+    assert (len(exact.encode()), len(over.encode())) == (1024, 1025)
+    await ws.send_str(exact)
+    assert (await recv_json(ws))["type"] == "pong"
+    await ws.send_str(over)
+    msg = await ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1009
