@@ -33,7 +33,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         metrics.ws_refused.labels("auth").inc()
         return json_error(401, "unauthorized", exc.message, **{"WWW-Authenticate": 'Bearer realm="diagops"'})
 
-    ws = web.WebSocketResponse(autoping=False, max_msg_size=limits.max_frame_bytes, compress=False)
+    # aiohttp refuses a message of max_msg_size bytes; the contract refuses only longer ones.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=limits.max_frame_bytes + 1, compress=False)
     await ws.prepare(request)
     conn = Connection(ws, claims, max_queue_bytes=limits.max_send_queue_bytes, metrics=metrics,
                       remote=request.remote or "?", transport=request.transport)
