@@ -7,7 +7,6 @@ Infinity), and every read has a deadline, so a broken target fails a check inste
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +18,13 @@ class WireError(Exception):
     """The target sent something the contract does not allow, or nothing in time."""
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def strict_loads(text: str | bytes) -> Any:
+    """The service's own strict reader (RFC 8259, bounded depth): the gate holds a target to it."""
+    from diagops.push.strict_json import InvalidJson, parse
+
     try:
-        return json.loads(text, parse_constant=_no_constants)
-    except ValueError as exc:
+        return parse(text)
+    except InvalidJson as exc:
         raise WireError(f"not strict JSON: {exc}") from None
 
 
