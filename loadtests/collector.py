@@ -3,7 +3,7 @@
 Every generator process keeps one `Collector`. Locust's statistics get the same
 events (for its UI, CSV and HTML), but the verdict is computed from these
 figures, because Locust rounds latencies and its final worker reports can miss
-the last samples (FINDINGS.md). A worker ships its whole collector to the master
+the last samples. A worker ships its whole collector to the master
 once its users have stopped; the master merges them and writes the raw result.
 """
 

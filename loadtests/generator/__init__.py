@@ -1,7 +1,7 @@
 """The Locust half of the load test: importing its modules imports locust and gevent.
 
 `import locust` monkey-patches the whole process with gevent (sockets, threads,
-time.sleep; FINDINGS.md), so only a Locust process may import anything from
+time.sleep), so only a Locust process may import anything from
 here: the `locust` command loading `locustfile.py`, or a test process that
 imports locust first. The CLI never does; it starts Locust as a child process,
 names the locustfile by path (`plan.LOCUSTFILE`) and reads what it writes. This

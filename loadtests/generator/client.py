@@ -117,7 +117,7 @@ class DiagnosisSocket:
                 self.ws_url,
                 timeout=self._connect_timeout_s,
                 header=[f"Authorization: Bearer {self._token()}"],
-                skip_utf8_validation=True,  # +45 µs a message in pure Python otherwise (FINDINGS.md)
+                skip_utf8_validation=True,  # +45 µs a message in pure Python otherwise
                 enable_multithread=True,  # the task and receiver greenlets both send
             )
         except Exception as exc:  # refused, 401/429/503 on upgrade, timeout

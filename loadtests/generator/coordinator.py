@@ -7,7 +7,7 @@ init event. What it adds to a plain Locust run:
   Locust's statistics and which is the figure the verdict uses.
 - A run-time controller replacing Locust's `-t`: on a time limit Locust's master
   quits half a second after telling workers to, and a worker's last samples can
-  miss the final statistics (FINDINGS.md: 8 % of messages). Here the master asks
+  miss the final statistics (8 % of messages, measured). Here the master asks
   each worker to stop its users (letting a running diagnosis reach its final
   event), waits for each worker's complete tally, then quits.
 - A probe in every generator process: CPU use every second and dispatch lag

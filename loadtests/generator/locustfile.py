@@ -21,7 +21,7 @@ import random
 import uuid
 from typing import Any
 
-# First import: gevent monkey-patches the process (FINDINGS.md). Nothing heavy above this line.
+# First import: gevent monkey-patches the process. Nothing heavy above this line.
 from locust import events, task
 
 from diagops.loadtests.generator.coordinator import Coordinator

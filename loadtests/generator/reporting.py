@@ -1,8 +1,7 @@
 """One call per outcome, into both tables: Locust's statistics and this process's tally.
 
 Locust's statistics feed its UI, CSV and HTML; the `Collector` feeds the
-verdict (Locust rounds latencies and can miss a worker's last samples, see
-FINDINGS.md). Reporting each outcome once, here, keeps the two from drifting
+verdict (Locust rounds latencies and can miss a worker's last samples). Reporting each outcome once, here, keeps the two from drifting
 apart: a failure Locust shows is a failure the tally counts, unless the tally
 already holds it under another name.
 """

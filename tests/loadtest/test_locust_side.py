@@ -1,6 +1,6 @@
 """The Locust half's fast cases (`tests/loadtest/generator/cases_*.py`), each reported here by name.
 
-`import locust` monkey-patches the process that does it (FINDINGS.md), so those
+`import locust` monkey-patches the process that does it, so those
 cases cannot share this pytest process with the asyncio and Redis tests: one
 child interpreter imports locust first and runs them all with pytest (a few
 seconds), and every case named in those files is a test here that passes only
