@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import websocket
 
@@ -55,3 +56,25 @@ def test_refusals_are_one_line_usage_errors_not_retry_loops(tmp_path):
     assert unknown.returncode == 2 and "not_found" in unknown.stderr
     assert bad_request.returncode == 2 and "HTTP 400" in bad_request.stderr and "'lang'" in bad_request.stderr
     assert done.returncode == 2 and "refused the token" in done.stderr
+
+
+def test_a_polling_timeout_without_a_final_event_is_not_success(tmp_path):
+    env = {"DIAGOPS_LIMITS__MAX_CONNECTIONS": "1", "DIAGOPS_ENGINE__SPEED": "0.05"}
+    with serve_process(tmp_path, env=env) as svc:
+        holder = websocket.create_connection(svc.ws_url, header=[f"Authorization: Bearer {token()}"], timeout=5)
+        try:
+            done = diagops("run", "--brand", "Acme", "--url", svc.url, "--timeout", "2", "--json",
+                           env={"DIAGOPS_JWT_SECRET": SECRET})
+        finally:
+            holder.close()
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert done.stdout == "" and "no final event" in done.stderr
+
+
+def test_the_socket_path_gives_up_at_the_deadline_not_at_the_receive_timeout(tmp_path):
+    with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "0.05"}) as svc:
+        started = time.monotonic()
+        done = diagops("run", "--brand", "Acme", "--url", svc.url, "--timeout", "2", env={"DIAGOPS_JWT_SECRET": SECRET})
+        elapsed = time.monotonic() - started
+    assert done.returncode == 3 and "no final event" in done.stderr, done.stderr
+    assert elapsed < 2 + 3, f"took {elapsed:.1f}s for --timeout 2"  # 3 s: interpreter start and the HTTP start
