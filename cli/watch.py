@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
 
-DEFAULT_URL = "http://127.0.0.1:8765"
+if TYPE_CHECKING:
+    from diagops.spec import Spec
+
+URL_HELP = ("Base URL of the push service (default: DIAGOPS_URL, else the address `serve` binds: "
+            "service.host and service.port from --config/DIAGOPS_HOST/DIAGOPS_PORT, http://127.0.0.1:8765 built in).")
+# A service bound to every address is reached on loopback from here.
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def register(app: typer.Typer) -> None:
@@ -19,12 +25,19 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
-def _token(token: Optional[str], user: str, config: Optional[Path]) -> str:
+def service_url(url: Optional[str], spec: Spec) -> str:
+    """--url (or DIAGOPS_URL), else the URL of the service `serve` would start with the same settings."""
+    if url:
+        return url
+    host = _ANY_ADDRESS.get(spec.service.host, spec.service.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{spec.service.port}"
+
+
+def _token(token: Optional[str], user: str, spec: Spec) -> str:
     """--token, else DIAGOPS_TOKEN, else one minted for --user with the configured secret."""
     token = token or os.environ.get("DIAGOPS_TOKEN")
     if token:
         return token
-    spec = load_for_command(config)
     secret = resolve_secret(spec)
     if secret is None:
         raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
@@ -96,7 +109,7 @@ def _show_final(context: Context, summary: dict[str, Any]) -> None:
 def watch(
     ctx: typer.Context,
     execution_id: str = typer.Argument(..., help="The execution to follow."),
-    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    url: Optional[str] = typer.Option(None, "--url", envvar="DIAGOPS_URL", show_envvar=False, help=URL_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
     user: str = typer.Option("demo", "--user", help="User to mint a token for when none is given."),
     config: Optional[Path] = typer.Option(None, "--config", "-c"),
@@ -108,7 +121,8 @@ def watch(
     Exit codes: 0 complete, 1 the diagnosis ended in error, 2 refused (token, unknown
     execution), 3 service unreachable.
     """
-    _follow(get_context(ctx), url, _token(token, user, config), execution_id, as_json, timeout)
+    spec = load_for_command(config)
+    _follow(get_context(ctx), service_url(url, spec), _token(token, user, spec), execution_id, as_json, timeout)
 
 
 def run(
@@ -117,7 +131,7 @@ def run(
     platform: list[str] = typer.Option([], "--platform", help="AI platform (repeat; default: the engine's list)."),
     question: list[str] = typer.Option([], "--question", help="Question to ask (repeat)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="zh or en."),
-    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    url: Optional[str] = typer.Option(None, "--url", envvar="DIAGOPS_URL", show_envvar=False, help=URL_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
     user: str = typer.Option("demo", "--user"),
     config: Optional[Path] = typer.Option(None, "--config", "-c"),
@@ -135,7 +149,9 @@ def run(
         body["questions"] = question
     if lang:
         body["lang"] = lang
-    resolved = _token(token, user, config)
+    spec = load_for_command(config)
+    url = service_url(url, spec)
+    resolved = _token(token, user, spec)
     try:
         started = start_diagnosis(url, resolved, body)
     except ClientError as exc:

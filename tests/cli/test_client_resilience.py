@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import websocket
@@ -78,3 +79,20 @@ def test_the_socket_path_gives_up_at_the_deadline_not_at_the_receive_timeout(tmp
         elapsed = time.monotonic() - started
     assert done.returncode == 3 and "no final event" in done.stderr, done.stderr
     assert elapsed < 2 + 3, f"took {elapsed:.1f}s for --timeout 2"  # 3 s: interpreter start and the HTTP start
+
+
+def test_run_and_watch_go_to_the_configured_service_by_default(tmp_path):
+    with serve_process(tmp_path) as svc:
+        port = svc.url.rsplit(":", 1)[1]
+        config = tmp_path / "diagops.yaml"
+        config.write_text(f"service:\n  port: {port}\n")
+        by_env = diagops("run", "--brand", "Acme", "--json", "--config", os.devnull,
+                         env={"DIAGOPS_JWT_SECRET": SECRET, "DIAGOPS_PORT": port})
+        by_file = diagops("run", "--brand", "Acme", "--json", "--config", str(config), env={"DIAGOPS_JWT_SECRET": SECRET})
+        by_url = diagops("watch", json.loads(by_file.stdout)["execution_id"], "--json", "--config", os.devnull,
+                         env={"DIAGOPS_JWT_SECRET": SECRET, "DIAGOPS_URL": svc.url})
+    for done in (by_env, by_file, by_url):
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["event"] == "complete"
+    helped = diagops("run", "--help")
+    assert "DIAGOPS_URL" in helped.stdout and "service.port" in helped.stdout
