@@ -15,6 +15,14 @@ def _is_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
+def _traceback_if(debug: bool) -> None:
+    """--debug adds the traceback of the exception being handled; it never changes the exit code."""
+    if debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected failures print one line, tracebacks only with --debug."""
     from diagops.cli import app
@@ -26,13 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="diagops", standalone_mode=False)
     except CommandError as exc:
-        if debug:
-            raise
+        _traceback_if(debug)
         print(f"diagops: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except SpecError as exc:
-        if debug:
-            raise
+        _traceback_if(debug)
         print(f"diagops: error: config: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -44,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, typer.Exit):
             return exc.exit_code
         if _is_usage_error(exc):
+            _traceback_if(debug)
             exc.show()  # type: ignore[attr-defined]
             return exc.exit_code  # type: ignore[attr-defined]
         if isinstance(exc, typer.Abort):
             print("diagops: aborted", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if debug:
-            raise
+        _traceback_if(debug)
         print(
             f"diagops: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             file=sys.stderr,

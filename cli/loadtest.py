@@ -19,6 +19,7 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.urls import checked_url
 
 DEFAULT_OUT = Path("reports/out/loadtest")
 
@@ -89,8 +90,7 @@ def loadtest(
                 document = _execute(context, spec, replace(plan, host=service.url), env,
                                     embedded=True, engine_speed=speed, json_output=json_output)
         else:
-            if not host.startswith(("http://", "https://")):
-                raise CommandError(f"--host must be an http:// or https:// URL (got {host!r})", EXIT_USAGE)
+            checked_url(host, "--host")
             _tokens(env, spec, token, token_secret)
             check_reachable(host)
             document = _execute(context, spec, plan, env, embedded=False, engine_speed=None, json_output=json_output)

@@ -12,6 +12,7 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.urls import REDIS_SCHEMES, checked_url
 
 DEMO_USER = "demo"
 
@@ -49,6 +50,8 @@ def serve(
 ) -> None:
     """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT."""
     context = get_context(ctx)
+    if redis_url is not None:
+        checked_url(redis_url, "--redis-url", REDIS_SCHEMES)
     spec = load_for_command(config, {
         "service.host": host, "service.port": port, "service.log_format": log_format,
         "service.redis_url": redis_url, "service.workers": workers,

@@ -11,6 +11,7 @@ import typer
 
 from diagops.cli.config import load_for_command
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.urls import checked_url
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
 
@@ -128,7 +129,7 @@ def status(
     window = window or burn_windows(spec)[0]
     if not re.fullmatch(r"[0-9]+(ms|s|m|h|d|w)", window):
         raise CommandError(f"--window '{window}' is not a Prometheus duration (e.g. 5m, 1h)", EXIT_USAGE)
-    url = prometheus_url.rstrip("/")
+    url = checked_url(prometheus_url, "--prometheus-url").rstrip("/")
     query = prometheus_query(url, timeout)
     context = get_context(ctx)
     if watch:

@@ -10,6 +10,7 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.urls import checked_url
 
 if TYPE_CHECKING:
     from diagops.spec import Spec
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
 def service_url(url: Optional[str], spec: Spec) -> str:
     """--url (or DIAGOPS_URL), else the URL of the service `serve` would start with the same settings."""
     if url:
-        return url
+        return checked_url(url, "--url")
     host = _ANY_ADDRESS.get(spec.service.host, spec.service.host)
     return f"http://{f'[{host}]' if ':' in host else host}:{spec.service.port}"
 

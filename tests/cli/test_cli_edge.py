@@ -135,3 +135,29 @@ def test_json_output_is_one_document(tmp_path):
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["event"] == "complete" and body["events"] >= 5 and body["polled"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["run", "--brand", "x", "--url", "not-a-url"], "--url"),
+        (["watch", "e-1", "--url", "http://"], "--url"),
+        (["status", "-p", "not-a-url"], "--prometheus-url"),
+        (["verify", "--target", "ftp://host", "--jwt-secret-file", os.devnull], "--target"),
+        (["verify", "--prometheus-url", "localhost:9090"], "--prometheus-url"),
+        (["loadtest", "--host", "127.0.0.1:8765"], "--host"),
+        (["serve", "--redis-url", "localhost:6379"], "--redis-url"),
+    ],
+)
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_malformed_url_is_a_usage_error_naming_the_flag(args, flag, debug):
+    result = diagops(*(["--debug"] if debug else []), *args, "--config", os.devnull, env={"DIAGOPS_JWT_SECRET": SECRET})
+    assert result.returncode == 2, result.stderr
+    assert flag in result.stderr.strip().splitlines()[-1]
+    assert ("Traceback" in result.stderr) == debug
+
+
+def test_debug_never_changes_the_exit_code(tmp_path):
+    plain = diagops("serve", "--config", str(tmp_path / "nope.yaml"))
+    debug = diagops("--debug", "serve", "--config", str(tmp_path / "nope.yaml"))
+    assert plain.returncode == debug.returncode == 2

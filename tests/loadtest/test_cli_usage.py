@@ -20,7 +20,7 @@ from tests.loadtest.conftest import run_cli
         (["--worker"], "--worker needs --master-host"),
         (["--master-bind", "0.0.0.0:5557"], "--master-bind needs --workers N"),
         (["--master-bind", "nohost", "--workers", "2"], "--master-bind must be HOST:PORT"),
-        (["--host", "127.0.0.1:8765", "--token-secret", "s"], "--host must be an http:// or https:// URL"),
+        (["--host", "127.0.0.1:8765", "--token-secret", "s"], "--host '127.0.0.1:8765' is not a URL"),
         (["--host", "http://127.0.0.1:9", "--users", "0"], "--users"),
         (["--token", "abc"], "only go with --host"),
     ],
