@@ -9,9 +9,13 @@ from diagops.cli.context import EXIT_USAGE, CommandError
 from diagops.spec import Spec, SpecError, load_spec
 
 
-def load_for_command(config: Path | None, overrides: dict[str, Any] | None = None) -> Spec:
+def load_for_command(config: Path | None, flags: dict[str, tuple[str, Any]] | None = None) -> Spec:
+    """The spec with the command's flags on top: `flags` maps a dotted key to (the flag, its value,
+    None when not given), so that a bad value is reported against the flag that carried it."""
+    flags = flags or {}
     try:
-        return load_spec(config, overrides=overrides)
+        return load_spec(config, overrides={key: value for key, (_, value) in flags.items()},
+                         override_sources={key: flag for key, (flag, _) in flags.items()})
     except SpecError as exc:
         raise CommandError(f"config: {exc}", EXIT_USAGE) from None
 

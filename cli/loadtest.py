@@ -61,8 +61,9 @@ def loadtest(
         raise CommandError("--workers must be 0 (one process) or more", EXIT_USAGE)
     if spawn_rate is not None and spawn_rate <= 0:
         raise CommandError("--spawn-rate must be above 0", EXIT_USAGE)
-    spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
-                                     "loadtest.duration_s": duration_s})
+    spec = load_for_command(config, {"loadtest.users": ("--users", users),
+                                     "loadtest.spawn_rate": ("--spawn-rate", spawn_rate),
+                                     "loadtest.duration_s": ("--duration", duration_s)})
     if worker:
         raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out, token))
     if master_host is not None:

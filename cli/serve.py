@@ -53,8 +53,9 @@ def serve(
     if redis_url is not None:
         checked_url(redis_url, "--redis-url", REDIS_SCHEMES)
     spec = load_for_command(config, {
-        "service.host": host, "service.port": port, "service.log_format": log_format,
-        "service.redis_url": redis_url, "service.workers": workers,
+        "service.host": ("--host", host), "service.port": ("--port", port),
+        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_url),
+        "service.workers": ("--workers", workers),
     })
     if spec.service.workers > 1 and not spec.service.redis_url:
         raise CommandError("--workers above 1 needs a shared store: give --redis-url (or DIAGOPS_REDIS_URL)", EXIT_USAGE)

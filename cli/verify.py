@@ -78,7 +78,7 @@ def verify(
     from diagops.checks.registry import SelectionError
     from diagops.checks.registry import select as resolve
 
-    spec = load_for_command(spec_path, {"verify.max_input_age_s": _seconds(max_age, "--max-age")})
+    spec = load_for_command(spec_path, {"verify.max_input_age_s": ("--max-age", _seconds(max_age, "--max-age"))})
     try:
         resolve(select)
     except SelectionError as exc:

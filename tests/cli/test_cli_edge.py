@@ -161,3 +161,23 @@ def test_debug_never_changes_the_exit_code(tmp_path):
     plain = diagops("serve", "--config", str(tmp_path / "nope.yaml"))
     debug = diagops("--debug", "serve", "--config", str(tmp_path / "nope.yaml"))
     assert plain.returncode == debug.returncode == 2
+
+
+def test_a_bad_value_names_the_environment_variable_or_flag_it_came_from():
+    by_env = diagops("serve", "--config", os.devnull, env={"DIAGOPS_ENGINE__SPEED": "fast"})
+    by_alias = diagops("serve", "--config", os.devnull, env={"DIAGOPS_PORT": "http"})
+    by_flag = diagops("serve", "--config", os.devnull, "--port", "99999")
+    assert by_env.returncode == by_alias.returncode == by_flag.returncode == 2
+    assert "DIAGOPS_ENGINE__SPEED" in by_env.stderr and "'engine.speed'" in by_env.stderr
+    assert "DIAGOPS_PORT" in by_alias.stderr and "'service.port'" in by_alias.stderr
+    assert "--port" in by_flag.stderr and "'service.port'" in by_flag.stderr
+    for done in (by_env, by_alias, by_flag):
+        assert os.devnull not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_file_must_be_valid_on_its_own_even_where_a_flag_overrides_it(tmp_path):
+    config = tmp_path / "diagops.yaml"
+    config.write_text("service:\n  port: notanint\n")
+    result = diagops("serve", "--config", str(config), "--port", "8000", env={"DIAGOPS_PORT": "8001"})
+    assert result.returncode == 2
+    assert str(config) in result.stderr and "'service.port'" in result.stderr and "notanint" in result.stderr
