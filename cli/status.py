@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from diagops.cli.config import load_for_command
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
 from diagops.cli.urls import checked_url
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
@@ -102,7 +102,7 @@ def _watch(context: Context, evaluate: Any, url: str, interval: float) -> None:
                 live.update(Group(_table(report, url), _alerts(report)), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
-        return
+        raise CommandError("interrupted", EXIT_INTERRUPTED) from None
 
 
 def status(

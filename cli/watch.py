@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
 from diagops.cli.urls import checked_url
 
 if TYPE_CHECKING:
@@ -54,6 +54,12 @@ def _command_error(exc: Exception) -> CommandError:
     return CommandError(str(exc), EXIT_USAGE if status is not None and 400 <= status < 500 else EXIT_ENVIRONMENT)
 
 
+def _interrupted(execution_id: str, url: str) -> CommandError:
+    """Stopping the watcher does not stop the diagnosis: say so, and how to pick it up again."""
+    return CommandError(f"interrupted: {execution_id} goes on on the server; follow it with "
+                        f"`diagops watch {execution_id} --url {url}`", EXIT_INTERRUPTED)
+
+
 def _follow(context: Context, url: str, token: str, execution_id: str, as_json: bool, timeout: float) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -74,6 +80,8 @@ def _follow(context: Context, url: str, token: str, execution_id: str, as_json: 
             result = follow(url, token, execution_id, on_event=on_event, timeout=timeout)
     except ClientError as exc:
         raise _command_error(exc) from None
+    except KeyboardInterrupt:
+        raise _interrupted(execution_id, url) from None
     final = result.final or {}
     summary = {"execution_id": execution_id, "event": final.get("event"), "events": len(result.events),
                "reconnects": result.reconnects, "polled": result.polled, "data": final.get("data", {})}
@@ -157,7 +165,10 @@ def run(
         started = start_diagnosis(url, resolved, body)
     except ClientError as exc:
         raise _command_error(exc) from None
-    if not as_json:
-        cached = " (from cache)" if started.get("cached") else ""
-        context.err_console.print(f"started {started['execution_id']}{cached}")
-    _follow(context, url, resolved, started["execution_id"], as_json, timeout)
+    try:
+        if not as_json:
+            cached = " (from cache)" if started.get("cached") else ""
+            context.err_console.print(f"started {started['execution_id']}{cached}")
+        _follow(context, url, resolved, started["execution_id"], as_json, timeout)
+    except KeyboardInterrupt:  # between the start and the follow
+        raise _interrupted(started["execution_id"], url) from None

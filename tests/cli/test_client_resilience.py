@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import websocket
@@ -11,7 +15,8 @@ import websocket
 from diagops.push.client import follow, start_diagnosis
 from tests.cli.test_cli_edge import diagops
 from tests.faultproxy import FaultProxy
-from tests.servicekit import SECRET, serve_process, token
+from tests.servicekit import REPO, SECRET, serve_process, token
+from tests.waiting import wait_for
 
 
 def test_a_dropped_socket_is_resumed_with_last_seq_and_nothing_is_missed(tmp_path):
@@ -96,3 +101,25 @@ def test_run_and_watch_go_to_the_configured_service_by_default(tmp_path):
         assert json.loads(done.stdout)["event"] == "complete"
     helped = diagops("run", "--help")
     assert "DIAGOPS_URL" in helped.stdout and "service.port" in helped.stdout
+
+
+def test_ctrl_c_on_run_says_the_diagnosis_goes_on_and_how_to_follow_it(tmp_path):
+    with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "0.05"}) as svc:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
+        proc = subprocess.Popen([sys.executable, "-m", "diagops", "run", "--brand", "Acme", "--url", svc.url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                                env={**env, "DIAGOPS_JWT_SECRET": SECRET})
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+        try:
+            started = wait_for(lambda: [line for line in list(lines) if line.startswith("started e-")], 20,
+                               "run to start a diagnosis")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    execution_id = started[0].split()[1]
+    said = wait_for(lambda: "".join(lines) if "diagops watch" in "".join(lines) else None, 5, "the hint")
+    assert f"diagops watch {execution_id}" in said and "goes on" in said
