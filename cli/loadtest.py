@@ -18,7 +18,7 @@ from typing import Any, Optional
 import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, get_context
 from diagops.cli.urls import checked_url
 
 DEFAULT_OUT = Path("reports/out/loadtest")
@@ -124,12 +124,16 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
     started_at = session.now_iso()
     if plan.ui:
         context.err_console.print(f"Locust web UI: http://127.0.0.1:{plan.ui_port}")
-    if json_output:
-        code, timed_out = session.run_generator(plan, env)
-    else:
-        code, timed_out = _run_live(context, plan, env)
+    interrupted = False
+    try:
+        if json_output:
+            code, timed_out = session.run_generator(plan, env)
+        else:
+            code, timed_out = _run_live(context, plan, env)
+    except KeyboardInterrupt:  # run_generator has stopped the generator, which wrote what it had
+        code, timed_out, interrupted = None, False, True
     info = session.run_info(plan, embedded=embedded, engine_speed=engine_speed, started_at=started_at,
-                            generator_exit=code, timed_out=timed_out)
+                            generator_exit=code, timed_out=timed_out, interrupted=interrupted)
     try:
         document = session.collect(plan, spec, info)
     except session.GeneratorError as exc:
@@ -141,6 +145,8 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
 
         context.console.print(final_tables(document))
         context.console.print(f"Reports in {plan.out}/ (summary.md, results.json, locust.html)", highlight=False)
+    if interrupted:
+        raise CommandError(f"interrupted: partial results in {plan.out / 'results.json'}", EXIT_INTERRUPTED)
     return document
 
 

@@ -42,6 +42,7 @@ class RunInfo:
     finished_at: str
     generator_exit: int | None
     generator_timed_out: bool
+    interrupted: bool = False  # stopped by Ctrl-C: the figures are what it had by then
 
 
 def load_schema() -> dict[str, Any]:
@@ -92,7 +93,8 @@ def build(raw: dict[str, Any], timeseries: list[dict[str, Any]], spec: Spec, run
             "workers": run.workers,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
-            "complete": bool(raw.get("complete")) and not run.generator_timed_out,
+            "complete": bool(raw.get("complete")) and not run.generator_timed_out and not run.interrupted,
+            "interrupted": run.interrupted,
             "scenario": raw.get("options", {}),
         },
         "diagnoses": diagnoses,
@@ -253,7 +255,9 @@ def _verdict(thresholds: list[dict[str, Any]], generator: dict[str, Any], raw: d
     ]
     if generator["saturated"]:
         reasons.append(generator["warning"])
-    if run.generator_timed_out:
+    if run.interrupted:
+        reasons.append("interrupted (Ctrl-C) before the end of the run: figures are partial")
+    elif run.generator_timed_out:
         reasons.append("the generator overran its time bound and was stopped: figures are partial")
     elif not raw.get("complete"):
         missing = raw.get("workers_missing", 0)
