@@ -62,16 +62,15 @@ def serve(
     secret = resolve_secret(spec, jwt_secret_file)
     from diagops.push.auth import mint_token, random_secret
 
+    ready_note = ""
     if secret is None:
         if spec.service.workers > 1:
             raise CommandError("--workers above 1 needs a configured JWT secret (DIAGOPS_JWT_SECRET or --jwt-secret-file)")
         secret = random_secret()
         token = mint_token(secret, DEMO_USER, ("subscribe", "publish"), ttl_s=24 * 3600, algorithm=spec.auth.algorithm)
-        context.console.print(
-            "[yellow]No JWT secret configured: using a random one for this run.[/]\n"
-            f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}",
-            soft_wrap=True,
-        )
+        # Shown only once the service serves: a token for a service that failed to start misleads.
+        ready_note = ("[yellow]No JWT secret configured: using a random one for this run.[/]\n"
+                      f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}\n")
 
     metrics_dir = _share_metrics_across_workers() if spec.service.workers > 1 else None
     from diagops.push.logs import configure_logging
@@ -96,6 +95,7 @@ def serve(
             if code:
                 raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
         else:
-            run(spec, secret=secret, on_ready=lambda url: context.console.print(f"diagops serving on {url}"))
+            run(spec, secret=secret,
+                on_ready=lambda url: context.console.print(f"{ready_note}diagops serving on {url}", soft_wrap=True))
     except ServeError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None

@@ -181,3 +181,17 @@ def test_the_file_must_be_valid_on_its_own_even_where_a_flag_overrides_it(tmp_pa
     result = diagops("serve", "--config", str(config), "--port", "8000", env={"DIAGOPS_PORT": "8001"})
     assert result.returncode == 2
     assert str(config) in result.stderr and "'service.port'" in result.stderr and "notanint" in result.stderr
+
+
+def test_serve_prints_no_ready_token_when_it_cannot_start():
+    from tests.servicekit import free_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port_in_use = diagops("serve", "--config", os.devnull, "--port", str(busy.getsockname()[1]))
+    no_redis = diagops("serve", "--config", os.devnull, "--port", str(free_port()),
+                       "--redis-url", f"redis://127.0.0.1:{free_port()}/0")
+    for done in (port_in_use, no_redis):
+        assert done.returncode == 3, done.stderr
+        assert "eyJ" not in done.stdout and "Token" not in done.stdout, done.stdout
