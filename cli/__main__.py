@@ -15,6 +15,13 @@ def _is_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
+def _usage_line(exc: BaseException) -> str:
+    """Click's usage block (usage, hint, blank, error) as the one line every other error is."""
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    return f"{message} (see `{ctx.command_path} --help`)" if message and ctx is not None else message
+
+
 def _traceback_if(debug: bool) -> None:
     """--debug adds the traceback of the exception being handled; it never changes the exit code."""
     if debug:
@@ -51,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         if _is_usage_error(exc):
             _traceback_if(debug)
-            exc.show()  # type: ignore[attr-defined]
+            line = _usage_line(exc)
+            if line:  # none when the "error" is the help shown for a bare command group
+                print(f"diagops: error: {line}", file=sys.stderr)
             return exc.exit_code  # type: ignore[attr-defined]
         if isinstance(exc, typer.Abort):
             print("diagops: aborted", file=sys.stderr)

@@ -20,15 +20,29 @@ def load_for_command(config: Path | None, flags: dict[str, tuple[str, Any]] | No
         raise CommandError(f"config: {exc}", EXIT_USAGE) from None
 
 
+# RFC 7518 3.2: an HMAC key at least as long as the hash; shorter ones can be brute-forced.
+MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def _long_enough(secret: str | None, algorithm: str, source: str) -> str | None:
+    if secret is None:
+        return None
+    size, need = len(secret.encode()), MIN_SECRET_BYTES[algorithm]
+    if size < need:
+        raise CommandError(f"{source}: the secret is {size} bytes; {algorithm} needs at least {need} "
+                           f"(e.g. head -c {need} /dev/urandom | base64)", EXIT_USAGE)
+    return secret
+
+
 def resolve_secret(spec: Spec, secret_file: Path | None = None) -> str | None:
     """The JWT secret: --jwt-secret-file, then auth.jwt_secret (DIAGOPS_JWT_SECRET), then auth.jwt_secret_file."""
     from diagops.push.auth import read_secret_file
 
     path = secret_file or (None if spec.auth.jwt_secret else spec.auth.jwt_secret_file)
     if path is None:
-        return spec.auth.jwt_secret
+        return _long_enough(spec.auth.jwt_secret, spec.auth.algorithm, "DIAGOPS_JWT_SECRET (auth.jwt_secret)")
     try:
-        return read_secret_file(path)
+        return _long_enough(read_secret_file(path), spec.auth.algorithm, f"JWT secret file {path}")
     except FileNotFoundError:
         raise CommandError(f"JWT secret file {path}: no such file", EXIT_USAGE) from None
     except (OSError, ValueError) as exc:

@@ -59,14 +59,19 @@ def http_json(method: str, url: str, token: str, body: Any = None, timeout: floa
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read())["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            detail = exc.reason
+        detail = _error_message(exc.read()) or exc.reason
         raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {url}: {reason}") from None
+
+
+def _error_message(body: bytes | None) -> str | None:
+    """The `error.message` of a JSON error body (the service's words for a refusal), if there is one."""
+    try:
+        return str(json.loads(body or b"")["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def start_diagnosis(base_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +100,9 @@ def follow(
                                              timeout=min(10.0, _remaining(deadline)), skip_utf8_validation=True)
         except websocket.WebSocketBadStatusException as exc:
             if exc.status_code in (401, 403):
-                raise ClientError(f"the service refused the token (HTTP {exc.status_code})", exc.status_code) from None
+                reason = _error_message(getattr(exc, "resp_body", None)) or "refused the token"
+                raise ClientError(f"the service refused the token (HTTP {exc.status_code}): {reason}",
+                                  exc.status_code) from None
             ws = None
         except (websocket.WebSocketException, OSError):
             ws = None

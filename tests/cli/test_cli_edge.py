@@ -195,3 +195,40 @@ def test_serve_prints_no_ready_token_when_it_cannot_start():
     for done in (port_in_use, no_redis):
         assert done.returncode == 3, done.stderr
         assert "eyJ" not in done.stdout and "Token" not in done.stdout, done.stdout
+
+
+def test_a_click_usage_error_is_one_line_naming_the_help():
+    result = diagops("run", "--bogus")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("diagops: error: ") and "--bogus" in lines[0], result.stderr
+    assert "diagops run --help" in lines[0]
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS512"])
+def test_token_refuses_a_secret_too_short_for_its_algorithm(algorithm):
+    short = "x" * (31 if algorithm == "HS256" else 63)
+    result = diagops("token", "--user", "u", env={"DIAGOPS_JWT_SECRET": short, "DIAGOPS_AUTH__ALGORITHM": algorithm})
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "at least" in lines[0] and "Warning" not in result.stderr, result.stderr
+
+
+def test_watch_names_an_expired_token_as_run_does(tmp_path):
+    from tests.servicekit import serve_process, token
+
+    expired = token(ttl_s=-60)
+    with serve_process(tmp_path) as svc:
+        watched = diagops("watch", "e-1", "--url", svc.url, "--token", expired)
+        ran = diagops("run", "--brand", "x", "--url", svc.url, "--token", expired)
+    assert watched.returncode == ran.returncode == 2
+    assert "the token has expired" in watched.stderr and "the token has expired" in ran.stderr
+
+
+def test_alerts_generate_says_which_files_it_wrote_and_which_were_already_current(tmp_path):
+    rules = tmp_path / "rules.yml"
+    first = diagops("alerts", "generate", "--out", str(rules), "--config", os.devnull)
+    again = diagops("alerts", "generate", "--out", str(rules), "--config", os.devnull)
+    assert first.returncode == again.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"wrote {rules}") and str(tmp_path / "RUNBOOK.md") in first.stdout
+    assert "wrote" not in again.stdout and "already match the spec" in again.stdout, again.stdout
