@@ -48,7 +48,10 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the port (needs --redis-url)."),
     jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="File holding the JWT secret."),
 ) -> None:
-    """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT."""
+    """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT.
+
+    Frames, endpoints and codes: docs/protocol.md.
+    """
     context = get_context(ctx)
     if redis_url is not None:
         checked_url(redis_url, "--redis-url", REDIS_SCHEMES)
