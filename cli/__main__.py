@@ -19,7 +19,7 @@ def _usage_line(exc: BaseException) -> str:
     """Click's usage block (usage, hint, blank, error) as the one line every other error is."""
     message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
-    return f"{message} (see `{ctx.command_path} --help`)" if message and ctx is not None else message
+    return f"{message} (see '{ctx.command_path} --help')" if message and ctx is not None else message
 
 
 def _traceback_if(debug: bool) -> None:
