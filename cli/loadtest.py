@@ -72,6 +72,8 @@ def loadtest(
     if bind is not None and workers < 1:
         raise CommandError("--master-bind needs --workers N: how many remote workers to wait for", EXIT_USAGE)
 
+    if ui:
+        _require_free_port(ui_port, "--ui-port")
     from diagops.loadtests.embedded import EmbeddedService, ServiceError, check_reachable
     from diagops.push.auth import random_secret
 
@@ -98,6 +100,20 @@ def loadtest(
     except ServiceError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
     raise typer.Exit(document["verdict"]["exit_code"])
+
+
+def _require_free_port(port: int, flag: str, host: str = "127.0.0.1") -> None:
+    """Found before anything starts: otherwise Locust's UI fails inside the run, which then
+    looks like a failed load test rather than the environment's problem."""
+    import errno
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise CommandError(f"{flag} {port}: port {port} on {host} {reason}", EXIT_ENVIRONMENT) from None
 
 
 def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
