@@ -172,7 +172,7 @@ def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None,
     from diagops.loadtests import session
     from diagops.loadtests.console import LiveState
 
-    state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users)
+    state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users, plan.stop_timeout_s)
     with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
         def tick() -> None:
             state.poll()
