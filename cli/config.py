@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagops.cli.context import EXIT_USAGE, CommandError
-from diagops.spec import Spec, SpecError, load_spec
+
+if TYPE_CHECKING:  # imported when a command runs: the models are most of `--help`'s start-up time
+    from diagops.spec import Spec
 
 
 def load_for_command(config: Path | None, flags: dict[str, tuple[str, Any]] | None = None) -> Spec:
     """The spec with the command's flags on top: `flags` maps a dotted key to (the flag, its value,
     None when not given), so that a bad value is reported against the flag that carried it."""
+    from diagops.spec import SpecError, load_spec
+
     flags = flags or {}
     try:
         return load_spec(config, overrides={key: value for key, (_, value) in flags.items()},
