@@ -129,6 +129,7 @@ def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: i
         master_port=free_port() if workers and bind is None else 5557,
         stop_timeout_s=lt.final_timeout_s,  # a running diagnosis may reach its final event
         think_time_s=(lt.think_min_s, lt.think_max_s), weights=lt.weights.model_dump(),
+        brands=lt.brands.count, brand_skew=lt.brands.skew,
         final_timeout_s=lt.final_timeout_s, ping_timeout_s=lt.ping_timeout_s, token_algorithm=spec.auth.algorithm,
     )
 

@@ -151,6 +151,8 @@ def _diagnoses(counts: dict[str, int]) -> dict[str, Any]:
         "broken_stream": counts["diagnoses_broken"],
         "interrupted": counts["diagnoses_interrupted"],
         "cached": counts["diagnoses_cached"],
+        # What the cache objective judges: of the diagnoses the service accepted, the share its cache answered.
+        "hit_ratio": (counts["diagnoses_cached"] / counts["diagnoses_started"]) if counts["diagnoses_started"] else None,
         "judged": judged,
         "failed": failed,
         "error_rate": (failed / judged) if judged > 0 else None,
@@ -234,6 +236,9 @@ def _thresholds(tally: Collector, diagnoses: dict[str, Any], loss: dict[str, Any
                    diagnoses["error_rate"], "diagnoses not ending in an intact 'complete' / diagnoses judged"),
         _threshold("loss", "loadtest.max_loss", "loss.total", "<=", float(spec.loadtest.max_loss),
                    float(loss["total"]), "events missing from a stream + diagnoses without a final event"),
+        _threshold("cache hit ratio", "slo.cache_hit", "diagnoses.hit_ratio", ">=", slo.cache_hit.min_hit_ratio,
+                   diagnoses["hit_ratio"], "diagnoses answered from the cache / diagnoses started; the traffic's "
+                   "brands follow loadtest.brands"),
         _threshold("sockets held", "loadtest.users", "connections.peak_open", ">=", float(run.users), float(peak),
                    "every requested user held its socket at once"),
     ]
