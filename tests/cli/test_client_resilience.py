@@ -103,23 +103,30 @@ def test_run_and_watch_go_to_the_configured_service_by_default(tmp_path):
     assert "DIAGOPS_URL" in helped.stdout and "service.port" in helped.stdout
 
 
+def interrupted_run(url: str) -> tuple[int, str]:
+    """`diagops run` against `url`, Ctrl-C (SIGINT) once it has started its diagnosis: (exit code, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "diagops", "run", "--brand", "Acme", "--url", url, "--config",
+                             os.devnull], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**env, "DIAGOPS_JWT_SECRET": SECRET})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any(line.startswith("started e-") for line in list(lines)), 20, "run to start a diagnosis")
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=5)  # its pipe closed with the process
+    return code, "".join(lines)
+
+
 def test_ctrl_c_on_run_says_the_diagnosis_goes_on_and_how_to_follow_it(tmp_path):
     with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "0.05"}) as svc:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
-        proc = subprocess.Popen([sys.executable, "-m", "diagops", "run", "--brand", "Acme", "--url", svc.url],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                                env={**env, "DIAGOPS_JWT_SECRET": SECRET})
-        lines: list[str] = []
-        threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-        try:
-            started = wait_for(lambda: [line for line in list(lines) if line.startswith("started e-")], 20,
-                               "run to start a diagnosis")
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    execution_id = started[0].split()[1]
-    said = wait_for(lambda: "".join(lines) if "diagops watch" in "".join(lines) else None, 5, "the hint")
-    assert f"diagops watch {execution_id}" in said and "goes on" in said
+        code, said = interrupted_run(svc.url)
+    execution_id = said.split("started ", 1)[1].split()[0]
+    assert code == 130
+    assert f"diagops watch {execution_id} --url {svc.url}" in said and "goes on on the server" in said

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from diagops.cli import context
 from tests.cli.test_cli_edge import diagops
+from tests.cli.test_client_resilience import interrupted_run
 from tests.servicekit import REPO, SECRET, free_port, serve_process
-from tests.waiting import wait_for
 
 
 def readme_rows() -> dict[int, str]:
@@ -70,18 +68,6 @@ def test_70_internal_error_with_or_without_debug():
 
 def test_130_interrupted(tmp_path):
     with serve_process(tmp_path, env={"DIAGOPS_ENGINE__SPEED": "0.05"}) as svc:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
-        proc = subprocess.Popen([sys.executable, "-m", "diagops", "run", "--brand", "x", "--url", svc.url,
-                                 "--config", os.devnull], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, cwd=REPO, env={**env, "DIAGOPS_JWT_SECRET": SECRET})
-        lines: list[str] = []
-        threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-        try:
-            wait_for(lambda: any(line.startswith("started ") for line in list(lines)), 20, "run to start")
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        code, _ = interrupted_run(svc.url)
+    assert code == 130
     assert "interrupted" in readme_rows()[130]
