@@ -14,6 +14,7 @@ from diagops.alerts.recording import budget_group, sli_group
 from diagops.alerts.render import Format, render
 from diagops.alerts.runbook import render_runbook as _runbook
 from diagops.spec import Spec
+from diagops.spec.histograms import DURATION_BUCKETS, LATENCY_BUCKETS
 
 
 class GenerateError(Exception):
@@ -22,10 +23,9 @@ class GenerateError(Exception):
 
 def check_spec(spec: Spec) -> None:
     """Refuse specs whose rules would never fire or whose objectives the limits rule out."""
-    latency, duration = _service_buckets()
     for key, value, bounds, metric in (
-        ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, latency, "diagops_push_latency_seconds"),
-        ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, duration, "diagops_diagnosis_duration_seconds"),
+        ("slo.delivery_latency.threshold_s", spec.slo.delivery_latency.threshold_s, LATENCY_BUCKETS, "diagops_push_latency_seconds"),
+        ("slo.diagnosis_duration.threshold_s", spec.slo.diagnosis_duration.threshold_s, DURATION_BUCKETS, "diagops_diagnosis_duration_seconds"),
     ):
         if value not in bounds:
             raise GenerateError(
@@ -38,14 +38,6 @@ def check_spec(spec: Spec) -> None:
             f"'slo.capacity.required_connections' = {cap.required_connections} exceeds "
             f"'limits.max_connections' = {limit}: the objective cannot be met"
         )
-
-
-def _service_buckets() -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The histogram bounds the service exports: read from it, so the two cannot drift apart.
-    Imported here, not at the top, so that importing `alerts` does not load prometheus_client."""
-    from diagops.push.metrics import DURATION_BUCKETS, LATENCY_BUCKETS
-
-    return tuple(LATENCY_BUCKETS), tuple(DURATION_BUCKETS)
 
 
 def build_groups(spec: Spec) -> list[Group]:

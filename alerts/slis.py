@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diagops.spec import Spec
-from diagops.spec.slo import duration_seconds
+from diagops.spec.durations import duration_seconds
 
 PREFIX = "diagops"
 _WINDOW = "WINDOW"  # placeholder in templates; PromQL braces rule out str.format

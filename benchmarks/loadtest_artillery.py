@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
+from diagops.loadtests import outputs  # noqa: E402
 from diagops.push.auth import mint_token  # noqa: E402
 
 PROCESSOR = Path(__file__).with_name("loadtest_artillery.js")
@@ -68,7 +69,7 @@ def run_step(binary: Path, users: int, spawn_rate: float, warmup_s: float, measu
              pinned: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     ramp_s = users / spawn_rate
-    with tuned_service(out / "service.log") as service:
+    with tuned_service(out / outputs.SERVICE_LOG) as service:
         assert service.child is not None
         pin(service.child.pid, {0} if pinned else None)
         tokens = out / "tokens.csv"

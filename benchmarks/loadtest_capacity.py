@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.loadtest_common import SECRET, CpuSampler, pin, tuned_service  # noqa: E402
+from diagops.loadtests import outputs  # noqa: E402
 from diagops.loadtests.console import LiveState  # noqa: E402
 from diagops.loadtests.histogram import Histogram  # noqa: E402
 from diagops.loadtests.results import read_timeseries  # noqa: E402
@@ -39,11 +40,11 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
              pinned: bool = False) -> dict[str, Any]:
     """One run: ramp, warm up (the ramp leaves users in lockstep), then `measure_s` of steady state."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "timeseries.jsonl").unlink(missing_ok=True)  # never follow a previous run's file
+    (out / outputs.TIMESERIES).unlink(missing_ok=True)  # never follow a previous run's file
     ramp_s = users / spawn_rate
     steady_from = ramp_s + warmup_s
     duration = steady_from + measure_s
-    with tuned_service(out / "service.log") as service:
+    with tuned_service(out / outputs.SERVICE_LOG) as service:
         argv = [sys.executable, "-m", "diagops", "loadtest", "--host", service.url, "--token-secret", SECRET,
                 "--users", str(users), "--spawn-rate", f"{spawn_rate:g}", "--duration", f"{duration:g}s",
                 "--workers", str(workers), "--json", "--out", str(out)]
@@ -52,7 +53,7 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
         proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=(lambda: os.sched_setaffinity(0, {1})) if pinned else None)
         sampler = CpuSampler({"generator": proc.pid, "service": service.child.pid}).start()
-        live = LiveState(out / "timeseries.jsonl", duration, users)
+        live = LiveState(out / outputs.TIMESERIES, duration, users)
         steady_start = steady_end = None
         while proc.poll() is None:
             live.poll()
@@ -68,7 +69,7 @@ def run_step(users: int, workers: int, measure_s: float, spawn_rate: float, warm
     if proc.returncode not in (0, 1):
         raise SystemExit(f"loadtest failed at {users} users: {stderr.strip()[-500:]}")
     results = json.loads(stdout)
-    steady = [r for r in read_timeseries(out / "timeseries.jsonl") if r["t"] >= steady_from and r["phase"] == "running"]
+    steady = [r for r in read_timeseries(out / outputs.TIMESERIES) if r["t"] >= steady_from and r["phase"] == "running"]
     lag = Histogram()
     progress_events = 0
     for row in steady:

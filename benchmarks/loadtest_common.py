@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.wsload import ProcTree
+from benchmarks.wsload.cpu import ProcTree, machine_cpu_seconds
 from diagops.loadtests.embedded import EmbeddedService
 
 SECRET = "benchmark-secret-0123456789abcdef0123"
@@ -62,12 +62,6 @@ def tree_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent not idle: what else ran beside the benchmark shows here."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
-
-
 @dataclass
 class CpuSampler:
     """Samples the CPU seconds of process trees twice a second, in a thread."""
@@ -90,7 +84,7 @@ class CpuSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             values = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
-            values["machine"] = machine_busy_seconds()
+            values["machine"] = machine_cpu_seconds()[0]  # busy seconds: what else ran beside the benchmark
             self.samples.append((time.monotonic(), values))
             self._stop.wait(0.5)
 

@@ -13,14 +13,15 @@ import os
 import pwd
 import resource
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.servers import free_port, stop_process, wait_ready
 from benchmarks.wsload import Target
+from diagops.procs.executor import Executor
+from diagops.procs.ports import free_port
+from diagops.procs.readiness import HttpStatus
 
 NGINX = os.environ.get("BENCH_NGINX", "/usr/sbin/nginx")
 MODULE = os.environ.get("BENCH_NCHAN_MODULE", "/usr/lib/nginx/modules/ngx_nchan_module.so")
@@ -92,14 +93,13 @@ def nchan_server(log_dir: Path, *, name: str = "nchan", ready_timeout: float = 1
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nofile = 65536 if hard == resource.RLIM_INFINITY or os.geteuid() == 0 else min(65536, hard)
     (prefix / "nginx.conf").write_text(CONF.format(user=user, prefix=prefix, module=MODULE, port=port, nofile=nofile))
-    log_path = prefix / "stderr.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-                                stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    # Its output goes to nginx's own error log (which it appends to), so a failed start shows nginx's reason.
+    argv = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
     try:
-        wait_ready(f"http://127.0.0.1:{port}/ready", proc, ready_timeout, prefix / "error.log")
-        yield Target(name, "nchan", "127.0.0.1", port, (proc.pid,))
+        with Executor(argv, log=prefix / "error.log", ready=HttpStatus(url + "/ready"), name="nginx (nchan)",
+                      ready_timeout_s=ready_timeout) as nginx:
+            yield Target(name, "nchan", "127.0.0.1", port, (nginx.pid,))
     finally:
-        stop_process(proc)
         if os.environ.get("BENCH_KEEP_LOGS") is None:
             shutil.rmtree(prefix, ignore_errors=True)

@@ -35,6 +35,7 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.nchan import nchan_missing, nchan_server  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
+from benchmarks.variants import link_checkout, parse_variant  # noqa: E402
 from benchmarks.wsload import Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
 
 GOAL_P99_MS = 10.0  # at 1,000 sockets
@@ -63,8 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="after the runs, one extra run of our service at the largest socket count under py-spy; "
                          "raw stacks and a hot-spot summary go to DIR (not part of the figures)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
-                    help="also load `diagops serve` run from another checkout PATH (e.g. a git worktree with a "
-                         "candidate change), reported as NAME beside ours and Nchan; repeatable")
+                    help="also load `diagops serve` from another checkout PATH (e.g. a git worktree with a "
+                         "candidate change), reported as NAME beside ours and Nchan; repeatable. PATH needs the "
+                         "diagops.* namespace layout (pyproject.toml package-dir, diagops/__main__.py); its code is "
+                         "linked onto PYTHONPATH and runs with this virtualenv's dependencies (a package PATH "
+                         "lacks comes from this checkout)")
     ap.add_argument("--keep-logs", metavar="DIR", help="keep server logs in DIR (default: a temp dir, removed)")
     return ap.parse_args(argv)
 
@@ -88,12 +92,15 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     nofile = raise_nofile()
     sockets = _counts(args.sockets)
     idle = _counts(args.idle)
+    variants = [parse_variant(text) for text in args.variant]
+    if len({v.name for v in variants}) < len(variants):
+        raise SystemExit("--variant: give each NAME once")
+    log_dir = Path(args.keep_logs) if args.keep_logs else Path(tempfile.mkdtemp(prefix="push-bench-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
     servers: list[tuple[str, Any]] = [("diagops", diagops_server)]
-    for spec in args.variant:
-        name, _, path = spec.partition("=")
-        if not name or not path or not (Path(path) / "push").is_dir() or name in ("diagops", "nchan"):
-            raise SystemExit(f"--variant {spec!r}: want NAME=PATH, PATH a checkout of this repository")
-        servers.append((name, functools.partial(diagops_server, name=name, repo=Path(path).resolve())))
+    for variant in variants:
+        code = link_checkout(variant.checkout, log_dir / "variants" / variant.name)
+        servers.append((variant.name, functools.partial(diagops_server, name=variant.name, code=code)))
     skipped = None
     if not args.skip_nchan:
         skipped = nchan_missing()
@@ -104,8 +111,6 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     need = max(idle + sockets, default=0) * 2 + 200
     if nofile[0] < need:
         console.print(f"[yellow]open-files limit {nofile[0]} may be too low for {need // 2} sockets (ulimit -n)[/]")
-    log_dir = Path(args.keep_logs) if args.keep_logs else Path(tempfile.mkdtemp(prefix="push-bench-"))
-    log_dir.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.push_bench", *sys.argv[1:]]),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),

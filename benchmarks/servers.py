@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.wsload import Target
-from tests.servicekit import free_port, http_status, stop_process  # noqa: F401 - nchan.py imports them from here
-
-REPO = Path(__file__).resolve().parent.parent
+from diagops.procs.service import running_service
 
 # The benchmark measures fan-out, not admission control: one client address opens
 # thousands of sockets in seconds, and a run publishes more events per execution
@@ -27,33 +22,18 @@ BENCH_ENV = {
 }
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while http_status(url) != 200:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited {proc.returncode} before it was ready:\n{log_path.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server was not ready within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.05)
-
-
 @contextmanager
 def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                   secret: str | None = None, name: str = "diagops", repo: Path = REPO,
-                   ready_timeout: float = 30.0) -> Iterator[Target]:
+                   secret: str | None = None, name: str = "diagops", ready_timeout: float = 30.0,
+                   code: Path | None = None) -> Iterator[Target]:
     """`diagops serve` (memory store unless `args` say otherwise) until the block ends (SIGTERM).
     Its stdout/stderr go to a log file in `log_dir` (the access log writes a line per publish).
-    `repo`: the checkout whose code serves (another work tree, to compare a change side by side);
-    it runs with this interpreter, from that directory, so its packages are the ones imported."""
+    `code`: a folder whose `diagops/` holds another checkout's code (`variants.link_checkout`);
+    the service then runs from it, with it first on PYTHONPATH, so that code is what it imports."""
     secret = secret or secrets.token_urlsafe(32)
-    port = free_port()
-    log_path = log_dir / f"{name}-{port}.log"
-    full_env = {**os.environ, **BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
-    cmd = [sys.executable, "-m", "diagops", "serve", "--host", "127.0.0.1", "--port", str(port), "--config", os.devnull, *args]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=repo)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", proc, ready_timeout, log_path)
-        yield Target(name, "diagops", "127.0.0.1", port, (proc.pid,), secret=secret)
-    finally:
-        stop_process(proc)
+    extra = {**BENCH_ENV, "DIAGOPS_JWT_SECRET": secret, **(env or {})}
+    if code is not None:
+        extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
+    with running_service(lambda port: log_dir / f"{name}-{port}.log", config=os.devnull, args=args, env=extra,
+                         cwd=code, ready_timeout_s=ready_timeout, name=name) as service:
+        yield Target(name, "diagops", "127.0.0.1", service.port, (service.pid,), secret=secret)

@@ -14,7 +14,7 @@ from typing import Any
 
 from diagops.checks.inputs import GateInputs
 from diagops.checks.wire import Stream, WireError, follow, strict_loads
-from diagops.push.client import ws_url_for
+from diagops.push.protocol import ws_url_for
 from diagops.spec import Spec
 
 TOKEN_TTL_S = 900.0

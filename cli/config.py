@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,3 +52,15 @@ def resolve_secret(spec: Spec, secret_file: Path | None = None) -> str | None:
         raise CommandError(f"JWT secret file {path}: no such file", EXIT_USAGE) from None
     except (OSError, ValueError) as exc:
         raise CommandError(f"JWT secret file {path}: {getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None
+
+
+def duration_flag(flag: str, text: str | None, parse: Callable[[str], float] | None = None) -> float | None:
+    """A duration flag's seconds (None when not given); a bad value is a usage error naming the flag."""
+    if text is None:
+        return None
+    from diagops.spec.durations import parse_duration
+
+    try:
+        return (parse or parse_duration)(text)
+    except ValueError as exc:
+        raise CommandError(f"{flag}: {exc}", EXIT_USAGE) from None

@@ -17,9 +17,10 @@ from typing import Any, Optional
 
 import typer
 
-from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.config import duration_flag, load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, get_context
 from diagops.cli.urls import checked_url
+from diagops.loadtests import outputs
 
 DEFAULT_OUT = Path("reports/out/loadtest")
 
@@ -37,7 +38,7 @@ def loadtest(
     workers: int = typer.Option(0, "--workers", help="Locust worker processes (distributed mode); 0: one process."),
     ui: bool = typer.Option(False, "--ui", help="Show Locust's web UI on 127.0.0.1 while it runs."),
     ui_port: int = typer.Option(8089, "--ui-port", help="Port of Locust's web UI."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for results.json, summary.md, Locust's CSV/HTML."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help=f"Directory for {outputs.RESULTS}, {outputs.SUMMARY}, Locust's CSV/HTML."),
     json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
     token_secret: Optional[str] = typer.Option(None, "--token-secret", help="JWT secret of the target, to mint a token per user (or DIAGOPS_JWT_SECRET, which ps does not show)."),
@@ -53,7 +54,9 @@ def loadtest(
     slo.error_rate, loadtest.max_loss). Exit 0 all hold, 1 one fails, 2 usage, 3 environment.
     """
     context = get_context(ctx)
-    duration_s = _duration(duration)
+    from diagops.loadtests.plan import run_duration
+
+    duration_s = duration_flag("--duration", duration, run_duration)
     # Checked here, not with typer's min=: its errors do not reach the one-line error edge.
     if users is not None and users < 1:
         raise CommandError("--users must be at least 1", EXIT_USAGE)
@@ -89,7 +92,7 @@ def loadtest(
             # is the service's own (realistic) setting. Only an explicit environment override wins.
             speed = None if "DIAGOPS_ENGINE__SPEED" in os.environ else spec.loadtest.embedded_engine_speed
             out.mkdir(parents=True, exist_ok=True)
-            with EmbeddedService(out / "service.log", secret=secret, engine_speed=speed, config=config) as service:
+            with EmbeddedService(out / outputs.SERVICE_LOG, secret=secret, engine_speed=speed, config=config) as service:
                 document = _execute(context, spec, replace(plan, host=service.url), env,
                                     embedded=True, engine_speed=speed, json_output=json_output)
         else:
@@ -119,8 +122,8 @@ def _require_free_port(port: int, flag: str, host: str = "127.0.0.1") -> None:
 def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
           bind: tuple[str, int] | None) -> Any:
     """The run as data, every setting from the spec (flags were merged into it)."""
-    from diagops.loadtests.embedded import free_port
     from diagops.loadtests.plan import Plan
+    from diagops.procs.ports import free_port
 
     lt = spec.loadtest
     return Plan(
@@ -137,8 +140,9 @@ def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: i
 def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedded: bool,
              engine_speed: float | None, json_output: bool) -> dict[str, Any]:
     from diagops.loadtests import session
+    from diagops.push.protocol import utc_timestamp
 
-    started_at = session.now_iso()
+    started_at = utc_timestamp()
     if plan.ui:
         context.err_console.print(f"Locust web UI: http://127.0.0.1:{plan.ui_port}")
     interrupted = False
@@ -161,9 +165,9 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
         from diagops.loadtests.console import final_tables
 
         context.console.print(final_tables(document))
-        context.console.print(f"Reports in {plan.out}/ (summary.md, results.json, locust.html)", highlight=False)
+        context.console.print(f"Reports in {plan.out}/ ({outputs.SUMMARY}, {outputs.RESULTS}, {outputs.LOCUST_HTML})", highlight=False)
     if interrupted:
-        raise CommandError(f"interrupted: partial results in {plan.out / 'results.json'}", EXIT_INTERRUPTED)
+        raise CommandError(f"interrupted: partial results in {plan.out / outputs.RESULTS}", EXIT_INTERRUPTED)
     return document
 
 
@@ -173,7 +177,7 @@ def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None,
     from diagops.loadtests import session
     from diagops.loadtests.console import LiveState
 
-    state = LiveState(plan.out / session.TIMESERIES_FILE, plan.duration_s, plan.users, plan.stop_timeout_s)
+    state = LiveState(plan.out / outputs.TIMESERIES, plan.duration_s, plan.users, plan.stop_timeout_s)
     with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
         def tick() -> None:
             state.poll()
@@ -202,7 +206,7 @@ def _run_workers(context: Any, spec: Any, master_host: str | None, master_port: 
     env = _child_env()
     if tokens:
         env["DIAGOPS_LOADTEST_TOKENS"] = "\n".join(tokens)
-    children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / f"locust-worker-{i}.log", env)
+    children = [Child(f"worker-{i}", plan.worker_command(master_host, master_port), out / outputs.worker_log(i), env)
                 for i in range(1, count + 1)]
     context.err_console.print(f"{count} worker(s) joining {master_host}:{master_port}; they end when the master does")
     deadline = time.monotonic() + plan.deadline_s + 120.0  # waiting for the master to start, too
@@ -237,17 +241,6 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DIAGOPS_LOADTEST_TOKENS", None)
     return env
-
-
-def _duration(text: str | None) -> float | None:
-    if text is None:
-        return None
-    from diagops.loadtests.plan import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise CommandError(f"--duration: {exc}", EXIT_USAGE) from None
 
 
 def _bind(text: str | None) -> tuple[str, int] | None:

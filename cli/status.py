@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +11,7 @@ import typer
 from diagops.cli.config import load_for_command
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
 from diagops.cli.urls import checked_url
+from diagops.spec.durations import duration_seconds
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
 
@@ -127,8 +127,10 @@ def status(
         raise CommandError("--watch and --json do not go together", EXIT_USAGE)
     spec = load_for_command(spec_path)
     window = window or burn_windows(spec)[0]
-    if not re.fullmatch(r"[0-9]+(ms|s|m|h|d|w)", window):
-        raise CommandError(f"--window '{window}' is not a Prometheus duration (e.g. 5m, 1h)", EXIT_USAGE)
+    try:
+        duration_seconds(window)
+    except ValueError:
+        raise CommandError(f"--window '{window}' is not a Prometheus duration (e.g. 5m, 1h)", EXIT_USAGE) from None
     url = checked_url(prometheus_url, "--prometheus-url").rstrip("/")
     query = prometheus_query(url, timeout)
     context = get_context(ctx)

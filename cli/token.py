@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.config import duration_flag, load_for_command, resolve_secret
 from diagops.cli.context import EXIT_USAGE, CommandError, get_context
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(app: typer.Typer) -> None:
     app.command("token")(token)
 
 
-def parse_duration(text: str) -> float:
-    """'90', '90s', '15m', '1h', '7d' -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not match:
-        raise CommandError(f"'{text}' is not a duration (use e.g. 90s, 15m, 1h, 7d)", EXIT_USAGE)
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+def ttl_seconds(text: str) -> float:
+    """The token's lifetime from `--ttl` ('90', '90s', '15m', '1h', '7d'); a usage error otherwise."""
+    seconds = duration_flag("--ttl", text)
+    assert seconds is not None
+    return seconds
 
 
 def token(
@@ -49,6 +45,6 @@ def token(
     from diagops.push.auth import mint_token
 
     get_context(ctx).console.print(
-        mint_token(secret, user, scopes, ttl_s=parse_duration(ttl), lang=lang, algorithm=spec.auth.algorithm),
+        mint_token(secret, user, scopes, ttl_s=ttl_seconds(ttl), lang=lang, algorithm=spec.auth.algorithm),
         soft_wrap=True, highlight=False,
     )

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.config import duration_flag, load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
 from diagops.cli.urls import checked_url
 
@@ -34,17 +34,6 @@ def _existing(path: Optional[Path], flag: str) -> Optional[Path]:
     if path is not None and not path.is_file():
         raise CommandError(f"{flag} {path}: no such file", EXIT_USAGE)
     return path
-
-
-def _seconds(text: Optional[str], flag: str) -> Optional[float]:
-    if text is None:
-        return None
-    from diagops.spec.slo import duration_seconds
-
-    try:
-        return duration_seconds(text)
-    except ValueError as exc:
-        raise CommandError(f"{flag}: {exc} (e.g. 12h, 7d)", EXIT_USAGE) from None
 
 
 def verify(
@@ -78,7 +67,7 @@ def verify(
     from diagops.checks.registry import SelectionError
     from diagops.checks.registry import select as resolve
 
-    spec = load_for_command(spec_path, {"verify.max_input_age_s": ("--max-age", _seconds(max_age, "--max-age"))})
+    spec = load_for_command(spec_path, {"verify.max_input_age_s": ("--max-age", duration_flag("--max-age", max_age))})
     try:
         resolve(select)
     except SelectionError as exc:

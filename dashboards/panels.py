@@ -13,7 +13,7 @@ from typing import Literal
 
 from diagops.alerts.slis import PREFIX, budget_slis, cache_hit_ratio
 from diagops.spec import Spec
-from diagops.spec.slo import duration_seconds
+from diagops.spec.durations import duration_seconds
 
 RATE = "$__rate_interval"  # Grafana's safe rate window: at least four scrape intervals
 

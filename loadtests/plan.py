@@ -7,28 +7,23 @@ into processes. Kept apart so the command lines are tested without running them.
 from __future__ import annotations
 
 import math
-import re
 import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from diagops.loadtests import outputs
+from diagops.spec.durations import parse_duration
+
 LOCUSTFILE = Path(__file__).with_name("generator") / "locustfile.py"
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 STARTUP_SLACK_S = 30.0  # process start, worker connection, ramp-up overrun, report writing
 WORKER_WAIT_S = 30.0  # how long a master waits for its workers to connect
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from `60`, `60s`, `2m`, `1h30m`, `1.5m`; ValueError on anything else."""
-    value = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    else:
-        parts = _SPAN.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise ValueError(f"not a duration: {text!r} (use e.g. 60s, 2m, 1h30m)")
-        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+def run_duration(text: str) -> float:
+    """A run's length in seconds from `60`, `60s`, `2m`, `1h30m`, `1.5m` (the spec's duration
+    syntax); ValueError on anything else, zero included."""
+    seconds = parse_duration(text)
     if seconds <= 0:
         raise ValueError(f"the duration must be above zero (got {text!r})")
     return seconds
@@ -97,8 +92,8 @@ class Plan:
             "--host", self.host,
             "-u", str(self.users), "-r", f"{self.spawn_rate:g}", "-t", f"{math.ceil(self.duration_s)}s",
             "--stop-timeout", f"{self.stop_timeout_s:g}",
-            "--csv", str(self.out / "locust"), "--csv-full-history",
-            "--html", str(self.out / "locust.html"),
+            "--csv", str(self.out / outputs.LOCUST_CSV_PREFIX), "--csv-full-history",
+            "--html", str(self.out / outputs.LOCUST_HTML),
             "--diagops-out", str(self.out),
             "--only-summary",
             "--exit-code-on-error", "0",  # failures are judged by the CLI against the thresholds

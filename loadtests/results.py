@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from diagops.loadtests import outputs
 from diagops.loadtests.collector import LATENCY_KINDS, Collector
 from diagops.loadtests.histogram import Histogram
 from diagops.spec import Spec
@@ -124,12 +125,12 @@ def build(raw: dict[str, Any], timeseries: list[dict[str, Any]], spec: Spec, run
         "timeseries": [_point(row) for row in timeseries],
         "locust": raw.get("locust", {}),
         "files": {
-            "results": "results.json",
-            "summary": "summary.md",
-            "timeseries": "timeseries.jsonl",
-            "locust_csv_prefix": "locust",
-            "locust_html": "locust.html",
-            "locust_log": "locust.log",
+            "results": outputs.RESULTS,
+            "summary": outputs.SUMMARY,
+            "timeseries": outputs.TIMESERIES,
+            "locust_csv_prefix": outputs.LOCUST_CSV_PREFIX,
+            "locust_html": outputs.LOCUST_HTML,
+            "locust_log": outputs.LOCUST_LOG,
         },
     }
 

@@ -11,19 +11,18 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from diagops.loadtests import outputs
 from diagops.loadtests import results as results_mod
 from diagops.loadtests import summary
-from diagops.loadtests.launcher import Child, tail
+from diagops.loadtests.launcher import Child
 from diagops.loadtests.plan import Plan
+from diagops.procs.executor import last_lines
+from diagops.push.protocol import utc_timestamp
 from diagops.spec import Spec
 
-RAW_FILE = "raw.json"
-TIMESERIES_FILE = "timeseries.jsonl"
-STALE_FILES = (RAW_FILE, TIMESERIES_FILE, "results.json", "summary.md", "raw.json.tmp")
 WORKER_EXIT_GRACE_S = 5.0
 
 
@@ -31,18 +30,14 @@ class GeneratorError(Exception):
     """The generator produced no result (it failed to start, or crashed); one readable line."""
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def run_generator(plan: Plan, env: Mapping[str, str], tick: Callable[[], None] | None = None) -> tuple[int | None, bool]:
     """Run the Locust processes to their end or the plan's outer bound; (main exit code, timed out)."""
     plan.out.mkdir(parents=True, exist_ok=True)
-    for name in STALE_FILES:  # never judge a previous run's files
+    for name in outputs.STALE:  # never judge a previous run's files
         (plan.out / name).unlink(missing_ok=True)
-    main = Child("locust", plan.main_command(), plan.out / "locust.log", env)
+    main = Child("locust", plan.main_command(), plan.out / outputs.LOCUST_LOG, env)
     workers = [
-        Child(f"worker-{i}", plan.worker_command(), plan.out / f"locust-worker-{i}.log", env)
+        Child(f"worker-{i}", plan.worker_command(), plan.out / outputs.worker_log(i), env)
         for i in range(1, plan.local_workers + 1)
     ]
     deadline = time.monotonic() + plan.deadline_s
@@ -69,16 +64,16 @@ def run_generator(plan: Plan, env: Mapping[str, str], tick: Callable[[], None] |
 
 def collect(plan: Plan, spec: Spec, info: results_mod.RunInfo) -> dict[str, Any]:
     """Read what the generator wrote and build, write and return the results document."""
-    raw_path = plan.out / RAW_FILE
+    raw_path = plan.out / outputs.RAW
     if not raw_path.is_file():
-        log = plan.out / "locust.log"
+        log = plan.out / outputs.LOCUST_LOG
         raise GeneratorError(f"the load generator ended without results (exit {info.generator_exit}): "
-                             f"{tail(log) or 'no output'} (log: {log})")
+                             f"{last_lines(log) or 'no output'} (log: {log})")
     raw = json.loads(raw_path.read_text(encoding="utf-8"))
-    series = results_mod.read_timeseries(plan.out / TIMESERIES_FILE)
+    series = results_mod.read_timeseries(plan.out / outputs.TIMESERIES)
     document = results_mod.build(raw, series, spec, info)
-    _write(plan.out / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    _write(plan.out / "summary.md", summary.render(document))
+    _write(plan.out / outputs.RESULTS, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    _write(plan.out / outputs.SUMMARY, summary.render(document))
     return document
 
 
@@ -87,7 +82,7 @@ def run_info(plan: Plan, *, embedded: bool, engine_speed: float | None, started_
     return results_mod.RunInfo(
         host=plan.host, embedded=embedded, engine_speed=engine_speed, users=plan.users,
         spawn_rate=plan.spawn_rate, duration_s=plan.duration_s, workers=plan.workers, out=plan.out,
-        started_at=started_at, finished_at=now_iso(), generator_exit=generator_exit, generator_timed_out=timed_out,
+        started_at=started_at, finished_at=utc_timestamp(), generator_exit=generator_exit, generator_timed_out=timed_out,
         interrupted=interrupted,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from diagops.loadtests import outputs
 from diagops.loadtests.collector import LATENCY_KINDS
 
 MAX_POINTS = 60
@@ -38,8 +39,8 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         "## Files",
         "",
-        "`results.json` (schema: loadtests/results.schema.json), `timeseries.jsonl`, Locust's "
-        "`locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, `locust.html`, `locust.log`.",
+        f"`{outputs.RESULTS}` (schema: loadtests/results.schema.json), `{outputs.TIMESERIES}`, Locust's "
+        + ", ".join(f"`{name}`" for name in (*outputs.LOCUST_CSVS, outputs.LOCUST_HTML, outputs.LOCUST_LOG)) + ".",
         "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The aiohttp application factory: state on typed keys, resources in cleanup_ctx.
+"""The aiohttp application factory: resources on typed keys, each started in cleanup_ctx.
 
 Each resource's teardown runs only if its own start-up succeeded; `on_shutdown`
 drains every connection's queued frames and then closes it with 1001, so
@@ -19,39 +19,40 @@ from diagops.push.controller import ConcurrencyController
 from diagops.push.engine import SimulatedEngine
 from diagops.push.heartbeat import run_heartbeat
 from diagops.push.http_api import routes
-from diagops.push.http_util import STATE, json_error
+from diagops.push.http_util import json_error
 from diagops.push.hub import Hub
+from diagops.push.keys import CONNECTIONS, ENGINE, HUB, METRICS, PUBLISHER, RATE, READY_CHECK, SPEC, STORE, VERIFIER
 from diagops.push.limits import RateLimiter
 from diagops.push.metrics import Metrics
-from diagops.push.state import ServiceState
-from diagops.push.store import Store, StoreUnavailable, open_store
+from diagops.push.open_connections import OpenConnections
+from diagops.push.publishing import Publisher
+from diagops.push.store import Pingable, StoreUnavailable, open_store
 from diagops.push.ws import websocket_handler
 from diagops.spec import Spec
 
 log = logging.getLogger("diagops.app")
 
+RETRY_AFTER_S = "1"  # seconds a client waits before retrying a request the store could not serve
 
-def create_app(spec: Spec, *, secret: str, store: Store | None = None, metrics: Metrics | None = None) -> web.Application:
-    """Build the service from its spec; nothing starts until the app runs."""
-    store = store if store is not None else open_store(spec)
+def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> web.Application:
+    """Build the service from its spec, each part from the parts it needs; nothing starts
+    until the app runs."""
     metrics = metrics or Metrics()
-    store.on_operation = metrics.observe_store
+    store = open_store(spec, on_operation=metrics.observe_store)
+    publisher = Publisher(store, metrics, cache_ttl_s=spec.cache.ttl_s)
     controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
-    state = ServiceState(
-        spec=spec, secret=secret, store=store, metrics=metrics, hub=Hub(store), controller=controller,
-        engine=None,  # type: ignore[arg-type]  # set below: the engine publishes through the state
-        rate=RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst),
-        verifier=TokenVerifier(secret, spec.auth.algorithm),
-    )
-
-    async def cache_put(key: str, events: list) -> None:  # type: ignore[type-arg]
-        if spec.cache.ttl_s > 0:
-            await store.cache_put(key, events, spec.cache.ttl_s)
-
-    state.engine = SimulatedEngine(spec.engine, controller, state.publish, cache_put)
 
     app = web.Application(middlewares=[_json_errors], client_max_size=spec.limits.max_frame_bytes)
-    app[STATE] = state
+    app[SPEC] = spec
+    app[METRICS] = metrics
+    app[STORE] = store
+    app[READY_CHECK] = store.ping if isinstance(store, Pingable) else None
+    app[PUBLISHER] = publisher
+    app[HUB] = Hub(store)
+    app[ENGINE] = SimulatedEngine(spec.engine, controller, publisher.publish, publisher.cache_result)
+    app[VERIFIER] = TokenVerifier(secret, spec.auth.algorithm)
+    app[RATE] = RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst)
+    app[CONNECTIONS] = OpenConnections()
     app.router.add_get("/ws", websocket_handler)
     app.router.add_routes(routes)
     app.cleanup_ctx.extend([_store_ctx, _hub_ctx, _heartbeat_ctx, _engine_ctx])
@@ -60,35 +61,34 @@ def create_app(spec: Spec, *, secret: str, store: Store | None = None, metrics: 
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = app[STATE].store
+    store = app[STORE]
     await store.start()
     yield
     await store.close()
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.get_running_loop().create_task(_run_hub(app[STATE]))
+    task = asyncio.get_running_loop().create_task(_run_hub(app[HUB]))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def _run_hub(state: ServiceState) -> None:
+async def _run_hub(hub: Hub) -> None:
     while True:
         try:
-            await state.hub.run()
+            await hub.run()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("the live feed failed; restarting it and resyncing subscribers")
             await asyncio.sleep(0.5)
-            state.hub.resync()
+            hub.resync()
 
 
 async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
-    state = app[STATE]
-    hb = state.spec.heartbeat
-    task = asyncio.get_running_loop().create_task(run_heartbeat(state.connections, hb.interval_s, hb.timeout_s, state.metrics))
+    hb = app[SPEC].heartbeat
+    task = asyncio.get_running_loop().create_task(run_heartbeat(app[CONNECTIONS], hb.interval_s, hb.timeout_s, app[METRICS]))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -96,24 +96,25 @@ async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[STATE].engine.stop()
+    await app[ENGINE].stop()
 
 
 async def _close_connections(app: web.Application) -> None:
-    state = app[STATE]
-    state.shutting_down = True
-    grace = state.spec.service.shutdown_grace_s
-    connections = list(state.connections)
-    await asyncio.gather(*(c.drain(grace) for c in connections), return_exceptions=True)
+    connections = app[CONNECTIONS]
+    connections.draining = True
+    grace = app[SPEC].service.shutdown_grace_s
+    closing = list(connections)
+    await asyncio.gather(*(c.drain(grace) for c in closing), return_exceptions=True)
     await asyncio.gather(
-        *(c.close(p.CLOSE_GOING_AWAY, "server shutting down", reason="shutdown") for c in connections),
+        *(c.close(p.CLOSE_GOING_AWAY, "server shutting down", reason="shutdown") for c in closing),
         return_exceptions=True,
     )
 
 
 @web.middleware
 async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 - aiohttp middleware signature
-    """Every error leaves as the contract's JSON body; a bug never shows its traceback."""
+    """Every error leaves as the contract's JSON body; a bug never shows its traceback. A store
+    that does not answer is one 503 for every handler, saying when to try again."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -122,7 +123,8 @@ async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 -
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
         return json_error(exc.status, code, exc.reason)
     except StoreUnavailable:
-        return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly")
+        return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly",
+                          **{"Retry-After": RETRY_AFTER_S})
     except (asyncio.CancelledError, ConnectionError):
         raise  # a client that left mid-request: aiohttp drops it quietly
     except Exception:

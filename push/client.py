@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagops.push.protocol import FINAL_EVENTS
+from diagops.push.protocol import FINAL_EVENTS, ws_url_for
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 # The HTTP status that means the same as a frame error, so callers treat both alike.
@@ -45,10 +45,6 @@ class Progress:
     def final(self) -> dict[str, Any] | None:
         last = self.events[-1] if self.events else None
         return last if last is not None and last.get("event") in FINAL_EVENTS else None
-
-
-def ws_url_for(base_url: str) -> str:
-    return base_url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://") + "/ws"
 
 
 def http_json(method: str, url: str, token: str, body: Any = None, timeout: float = 10.0) -> Any:

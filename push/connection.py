@@ -1,4 +1,4 @@
-"""One client's socket: its outbox, its single writer task, and how it ends.
+"""One client's socket: its frames, its outbox, its single writer task, and how it ends.
 
 Everything bound for the socket (updates, replies, pings) goes through the
 outbox, so frames leave in the order they were queued and one writer owns the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,19 @@ CLOSE_WAIT_S = 1.0
 # Above this many bytes waiting in the kernel-side buffer the peer is behind: frames go to the
 # outbox, whose byte limit is the slow-consumer policy.
 DIRECT_WRITE_MAX_BUFFERED = 64 * 1024
+_MEDIUM_HEADER = struct.Struct("!BBH").pack  # FIN + text opcode, 126, 16-bit length
+_LONG_HEADER = struct.Struct("!BBQ").pack  # FIN + text opcode, 127, 64-bit length
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """An unmasked, uncompressed, final text frame (RFC 6455 5.2): what a server sends. Built here,
+    where it is written, so stored and relayed updates never carry socket framing they may not need."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return _MEDIUM_HEADER(0x81, 126, n) + payload
+    return _LONG_HEADER(0x81, 127, n) + payload
 
 
 class Connection:
@@ -39,7 +53,6 @@ class Connection:
         self.remote = remote
         self.metrics = metrics
         self.outbox = Outbox(max_queue_bytes)
-        self.subscriptions: dict[str, Any] = {}  # execution_id -> hub.Subscription
         self.last_seen = time.monotonic()
         self.ping_sent_at: float | None = None
         self.close_reason: str | None = None  # set when the server ends the connection
@@ -59,9 +72,9 @@ class Connection:
         return self._put(Item(TEXT, text, len(text.encode()), 0.0, ""))
 
     def send_update(self, update: Update) -> bool:
-        """Write the shared pre-built frame at once when nothing is queued ahead of it and the
-        peer keeps up (no task wake-up, no per-subscriber framing); otherwise queue it."""
-        if self._write_now(update.frame):
+        """Write the update's frame at once when nothing is queued ahead of it and the peer keeps
+        up (no task wake-up, no re-encoding); otherwise queue it for the writer."""
+        if self._write_now(update.payload):
             self.metrics.count_sent(update.event, time.time() - update.accepted_at)
             return True
         return self._put(Item(TEXT, update.encoded, update.nbytes, update.accepted_at, update.event))
@@ -77,14 +90,14 @@ class Connection:
         self.ping_sent_at = None
         self.last_seen = time.monotonic()
 
-    def _write_now(self, frame: bytes) -> bool:
+    def _write_now(self, payload: bytes) -> bool:
         """Order holds: whatever the writer popped is already in the transport (aiohttp writes an
         uncompressed frame synchronously), and nothing else is queued."""
         transport = self.transport
         if (len(self.outbox) or transport is None or self.closing or transport.is_closing()
                 or transport.get_write_buffer_size() >= DIRECT_WRITE_MAX_BUFFERED):  # type: ignore[attr-defined]
             return False
-        transport.write(frame)  # type: ignore[attr-defined]
+        transport.write(ws_text_frame(payload))  # type: ignore[attr-defined]
         return True
 
     def _put(self, item: Item) -> bool:

@@ -25,7 +25,7 @@ class DiagnosisRequest:
     lang: str
 
     def cache_key(self) -> str:
-        """Equal for requests that differ only in case, spacing and order (PROTOCOL.md)."""
+        """Equal for requests that differ only in case, spacing and order, as the contract's cache rule says."""
         canonical = {
             "brand": _norm(self.brand),
             "platforms": sorted({_norm(p) for p in self.platforms}),

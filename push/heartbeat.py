@@ -30,7 +30,7 @@ def sweep(connections: Iterable[Connection], now: float, interval_s: float, time
             conn.close_soon(CLOSE_HEARTBEAT, "heartbeat timeout", reason="heartbeat")
 
 
-async def run_heartbeat(connections: set[Connection], interval_s: float, timeout_s: float, metrics: Metrics) -> None:
+async def run_heartbeat(connections: Iterable[Connection], interval_s: float, timeout_s: float, metrics: Metrics) -> None:
     tick = max(0.02, min(1.0, min(interval_s, timeout_s) / 4))
     while True:
         await asyncio.sleep(tick)

@@ -1,4 +1,8 @@
-"""HTTP endpoints of the contract: start a diagnosis, poll, read events, publish, health."""
+"""HTTP endpoints of the contract: start a diagnosis, poll, read events, publish, health.
+
+A store that does not answer raises StoreUnavailable out of any handler; the app's
+middleware turns it into the one 503 `store_unavailable` answer, with Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from aiohttp import web
 
 from diagops.push.diagnosis import InvalidRequest, parse_request
 from diagops.push.engine import queued_event
-from diagops.push.http_util import STATE, authenticate, json_error, json_refusal, read_json
+from diagops.push.http_util import authenticate, json_error, json_refusal, read_json
+from diagops.push.keys import CONNECTIONS, ENGINE, METRICS, PUBLISHER, READY_CHECK, SPEC, STORE
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
 from diagops.push.protocol import SCOPE_PUBLISH, SCOPE_SUBSCRIBE
 from diagops.push.store.base import StoreUnavailable
@@ -19,36 +24,25 @@ READY_TIMEOUT_S = 1.0
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def _unavailable() -> web.Response:
-    return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly", **{"Retry-After": "1"})
-
-
 @routes.post("/api/v1/diagnoses")
 async def start_diagnosis(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    spec = request.app[SPEC]
+    publisher = request.app[PUBLISHER]
     claims = authenticate(request, SCOPE_SUBSCRIBE)
     body = await read_json(request)
     try:
-        diagnosis = parse_request(body, default_lang=claims.lang or state.spec.auth.default_lang,
-                                  default_platforms=state.spec.engine.platforms)
+        diagnosis = parse_request(body, default_lang=claims.lang or spec.auth.default_lang,
+                                  default_platforms=spec.engine.platforms)
     except InvalidRequest as exc:
         return json_error(400, "invalid_request", str(exc))
     execution_id = f"e-{uuid.uuid4().hex}"
-    key = diagnosis.cache_key()
-    try:
-        cached = await state.store.cache_get(key) if state.spec.cache.ttl_s > 0 else None
-        state.metrics.cache_requests.labels("hit" if cached else "miss").inc()
-        if cached:
-            owner: str | None = claims.sub
-            for event, data in cached:
-                await state.publish(execution_id, event, data, owner=owner, lang=diagnosis.lang, count_outcome=False)
-                owner = None
-        else:
-            first = queued_event(diagnosis.lang)
-            await state.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
-            state.engine.start(execution_id, diagnosis, first)
-    except StoreUnavailable:
-        return _unavailable()
+    cached = await publisher.cached_result(diagnosis.cache_key())
+    if cached:
+        await publisher.replay(execution_id, cached, owner=claims.sub, lang=diagnosis.lang)
+    else:
+        first = queued_event(diagnosis.lang)
+        await publisher.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
+        request.app[ENGINE].start(execution_id, diagnosis, first)
     scheme = "wss" if request.scheme == "https" else "ws"
     return web.json_response(
         {
@@ -62,10 +56,9 @@ async def start_diagnosis(request: web.Request) -> web.Response:
 
 
 async def _owned_snapshot(request: web.Request) -> Snapshot:
-    state = request.app[STATE]
     claims = authenticate(request, SCOPE_SUBSCRIBE)
     execution_id = request.match_info["execution_id"]
-    snapshot = await state.store.snapshot(execution_id)
+    snapshot = await request.app[STORE].snapshot(execution_id)
     if snapshot is None:
         raise json_refusal(web.HTTPNotFound, "not_found", f"no execution {execution_id}")
     if snapshot.owner != claims.sub:
@@ -75,10 +68,7 @@ async def _owned_snapshot(request: web.Request) -> Snapshot:
 
 @routes.get("/api/v1/executions/{execution_id}")
 async def get_execution(request: web.Request) -> web.Response:
-    try:
-        snapshot = await _owned_snapshot(request)
-    except StoreUnavailable:
-        return _unavailable()
+    snapshot = await _owned_snapshot(request)
     return web.json_response(snapshot.public())
 
 
@@ -88,18 +78,14 @@ async def get_events(request: web.Request) -> web.Response:
     if not after_text.isdigit():
         authenticate(request, SCOPE_SUBSCRIBE)
         return json_error(400, "invalid_field", "'after' must be a whole number >= 0")
-    try:
-        snapshot = await _owned_snapshot(request)
-        updates = await request.app[STATE].store.events_after(snapshot.execution_id, int(after_text))
-    except StoreUnavailable:
-        return _unavailable()
+    snapshot = await _owned_snapshot(request)
+    updates = await request.app[STORE].events_after(snapshot.execution_id, int(after_text))
     body = "[" + ",".join(u.encoded for u in updates) + "]"
     return web.Response(text=body, content_type="application/json")
 
 
 @routes.post("/api/v1/executions/{execution_id}/events")
 async def publish_event(request: web.Request) -> web.Response:
-    state = request.app[STATE]
     authenticate(request, SCOPE_PUBLISH)
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -120,14 +106,12 @@ async def publish_event(request: web.Request) -> web.Response:
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         return json_error(400, "bad_request", f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     try:
-        update = await state.publish(request.match_info["execution_id"], body.get("event"), data, owner=owner, lang=lang,
-                                     idempotency_key=key)
+        update = await request.app[PUBLISHER].publish(request.match_info["execution_id"], body.get("event"), data,
+                                                      owner=owner, lang=lang, idempotency_key=key)
     except AlreadyStored as retry:
         return web.json_response({"seq": retry.seq, "duplicate": True}, status=202)
     except PublishRefused as exc:
         return json_error(exc.status, exc.code, exc.message)
-    except StoreUnavailable:
-        return _unavailable()
     return web.json_response({"seq": update.seq}, status=202)
 
 
@@ -138,19 +122,21 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if state.shutting_down:
+    if request.app[CONNECTIONS].draining:
         return json_error(503, "shutting_down", "the service is shutting down")
+    ready_check = request.app[READY_CHECK]
+    if ready_check is None:
+        return web.json_response({"status": "ready"})  # the store lives in this process
     try:
-        await asyncio.wait_for(state.store.ping(), READY_TIMEOUT_S)
-    except (StoreUnavailable, asyncio.TimeoutError):
-        return _unavailable()
+        await asyncio.wait_for(ready_check(), READY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise StoreUnavailable(f"the store did not answer within {READY_TIMEOUT_S:g} s") from None
     return web.json_response({"status": "ready"})
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    body, content_type = request.app[STATE].metrics.exposition()
+    body, content_type = request.app[METRICS].exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response

@@ -8,9 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from diagops.push.auth import AuthError, Claims, bearer
-from diagops.push.state import ServiceState
-
-STATE: web.AppKey[ServiceState] = web.AppKey("state", ServiceState)
+from diagops.push.keys import METRICS, VERIFIER
 
 
 def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -30,11 +28,10 @@ def request_token(request: web.Request) -> str | None:
 
 def authenticate(request: web.Request, need: str) -> Claims:
     """The caller's claims, or raise the 401/403 response (and count the failure)."""
-    state = request.app[STATE]
     try:
-        return state.verifier.verify(request_token(request), need=need)
+        return request.app[VERIFIER].verify(request_token(request), need=need)
     except AuthError as exc:
-        state.metrics.auth_failures.labels(exc.reason).inc()
+        request.app[METRICS].auth_failures.labels(exc.reason).inc()
         if exc.reason == "scope":
             raise json_refusal(web.HTTPForbidden, "forbidden", exc.message) from None
         raise json_refusal(web.HTTPUnauthorized, "unauthorized", exc.message,

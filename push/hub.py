@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
 
 from diagops.push.store.base import Resync, StoreUnavailable, Update
 
 if TYPE_CHECKING:
-    from diagops.push.connection import Connection
     from diagops.push.store.base import Store
 
 log = logging.getLogger("diagops.hub")
@@ -24,22 +24,36 @@ log = logging.getLogger("diagops.hub")
 RETRY_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
-class Subscription:
-    __slots__ = ("conn", "execution_id", "delivered", "replaying", "pending", "task")
+class Subscriber(Protocol):
+    """What the hub writes to: a client connection (connection.Connection), or anything that
+    records frames the same way. Both answer False when the frame was not taken."""
 
-    def __init__(self, conn: Connection, execution_id: str, delivered: int) -> None:
-        self.conn = conn
+    def send_frame(self, frame: dict[str, Any]) -> bool: ...
+
+    def send_update(self, update: Update) -> bool: ...
+
+
+class Subscription:
+    __slots__ = ("subscriber", "execution_id", "delivered", "replaying", "pending", "task", "active")
+
+    def __init__(self, subscriber: Subscriber, execution_id: str, delivered: int) -> None:
+        self.subscriber = subscriber
         self.execution_id = execution_id
         self.delivered = delivered
         self.replaying = True
         self.pending: list[Update] = []
         self.task: asyncio.Task[None] | None = None
+        self.active = True  # False once unsubscribed: a catch-up still running stops
 
 
 class Hub:
+    """Owns the subscription registry of this process, by execution (for fan-out) and by
+    subscriber (for its limit and its departure); nothing else changes either."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._by_execution: dict[str, dict[Connection, Subscription]] = {}
+        self._by_execution: dict[str, dict[Subscriber, Subscription]] = {}
+        self._by_subscriber: dict[Subscriber, dict[str, Subscription]] = {}
 
     async def run(self) -> None:
         """Consume the store's live feed until cancelled."""
@@ -62,42 +76,50 @@ class Hub:
                 if not sub.replaying:
                     self._start_catch_up(sub)
 
-    async def subscribe(self, conn: Connection, execution_id: str, last_seq: int) -> int:
+    def subscriptions(self, subscriber: Subscriber) -> Collection[str]:
+        """The executions `subscriber` is subscribed to now (a live view)."""
+        return self._by_subscriber.get(subscriber, {}).keys()
+
+    async def subscribe(self, subscriber: Subscriber, execution_id: str, last_seq: int) -> int:
         """Register, answer `subscribed`, replay after last_seq, then go live; returns the latest seq."""
-        self.unsubscribe(conn, execution_id)
-        sub = Subscription(conn, execution_id, last_seq)
-        self._by_execution.setdefault(execution_id, {})[conn] = sub
-        conn.subscriptions[execution_id] = sub
+        self.unsubscribe(subscriber, execution_id)
+        sub = Subscription(subscriber, execution_id, last_seq)
+        self._by_execution.setdefault(execution_id, {})[subscriber] = sub
+        self._by_subscriber.setdefault(subscriber, {})[execution_id] = sub
         try:
             # Read after registering: anything newer reaches `pending`, nothing falls between.
             snapshot = await self.store.snapshot(execution_id)
         except BaseException:
-            self.unsubscribe(conn, execution_id)
+            self.unsubscribe(subscriber, execution_id)
             raise
         latest = snapshot.seq if snapshot is not None else 0
         sub.delivered = min(last_seq, latest)
-        conn.send_frame({"type": "subscribed", "execution_id": execution_id, "seq": latest})
+        subscriber.send_frame({"type": "subscribed", "execution_id": execution_id, "seq": latest})
         if snapshot is not None and snapshot.final and sub.delivered >= latest and not sub.pending:
-            self.unsubscribe(conn, execution_id)  # nothing left to send, nothing will follow
+            self.unsubscribe(subscriber, execution_id)  # nothing left to send, nothing will follow
             return latest
         self._start_catch_up(sub)
         return latest
 
-    def unsubscribe(self, conn: Connection, execution_id: str) -> None:
-        sub = conn.subscriptions.pop(execution_id, None)
+    def unsubscribe(self, subscriber: Subscriber, execution_id: str) -> None:
+        own = self._by_subscriber.get(subscriber)
+        sub = own.pop(execution_id, None) if own is not None else None
         if sub is None:
             return
+        sub.active = False
         if sub.task is not None and sub.task is not asyncio.current_task():
             sub.task.cancel()
         subs = self._by_execution.get(execution_id)
         if subs is not None:
-            subs.pop(conn, None)
+            subs.pop(subscriber, None)
             if not subs:
                 del self._by_execution[execution_id]
 
-    def drop(self, conn: Connection) -> None:
-        for execution_id in list(conn.subscriptions):
-            self.unsubscribe(conn, execution_id)
+    def drop(self, subscriber: Subscriber) -> None:
+        """The subscriber is gone: end all its subscriptions and forget it."""
+        for execution_id in list(self._by_subscriber.get(subscriber, ())):
+            self.unsubscribe(subscriber, execution_id)
+        self._by_subscriber.pop(subscriber, None)
 
     def _offer(self, sub: Subscription, update: Update) -> None:
         if sub.replaying:
@@ -110,10 +132,10 @@ class Hub:
 
     def _deliver(self, sub: Subscription, update: Update) -> None:
         sub.delivered = update.seq
-        sub.conn.send_update(update)
+        sub.subscriber.send_update(update)
         if update.final:
             # Nothing follows a final event: free the slot for the client's next diagnosis.
-            self.unsubscribe(sub.conn, sub.execution_id)
+            self.unsubscribe(sub.subscriber, sub.execution_id)
 
     def _start_catch_up(self, sub: Subscription) -> None:
         sub.replaying = True
@@ -121,7 +143,7 @@ class Hub:
 
     async def _catch_up(self, sub: Subscription) -> None:
         attempt = 0
-        while sub.conn.subscriptions.get(sub.execution_id) is sub:
+        while sub.active:
             try:
                 stored = await self.store.events_after(sub.execution_id, sub.delivered)
             except StoreUnavailable:

@@ -1,4 +1,4 @@
-"""Prometheus metrics with exactly the contract's names (PROTOCOL.md, "Metrics").
+"""Prometheus metrics with exactly the names of the wire contract (alert rules and dashboards query them).
 
 Each app owns its registry, so several apps (tests, workers) never collide on
 the global one. No label carries an execution or user id.
@@ -13,6 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from diagops.push.metrics_env import MULTIPROCESS_ENV
 from diagops.push.protocol import EVENTS
+from diagops.spec.histograms import DURATION_BUCKETS, LATENCY_BUCKETS, STORE_BUCKETS
 
 # `_created` series double the exposition and no rule reads them.
 disable_created_metrics()
@@ -21,10 +22,6 @@ PREFIX = "diagops"
 # MULTIPROCESS_ENV is set (before prometheus_client is imported) by `serve --workers N`: every
 # worker then writes its samples to files there and any worker's /metrics answers for all of
 # them, so a scrape that SO_REUSEPORT sends to a random worker still sees whole counters.
-# The SLO thresholds (0.1, 0.25, 0.5, 1 s) must be bucket bounds so alert rules can count "under 1 s" exactly.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
-STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 class Metrics:

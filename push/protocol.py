@@ -54,6 +54,15 @@ def parse_timestamp(value: str) -> float:
     return datetime.fromisoformat(value).timestamp()
 
 
+def ws_url_for(base_url: str) -> str:
+    """The socket URL of a service from its base URL: http -> ws, https -> wss, plus `/ws`."""
+    base = base_url.rstrip("/")
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if base.startswith(http):
+            return ws + base[len(http):] + "/ws"
+    return base + "/ws"
+
+
 def update_message(execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "diagnosis_update",

@@ -12,67 +12,71 @@ from aiohttp import WSMsgType, web
 from diagops.push import protocol as p
 from diagops.push.auth import AuthError
 from diagops.push.connection import Connection
-from diagops.push.http_util import STATE, json_error, request_token
-from diagops.push.state import ServiceState
+from diagops.push.http_util import json_error, request_token
+from diagops.push.keys import CONNECTIONS, HUB, METRICS, RATE, SPEC, STORE, VERIFIER
+from diagops.push.metrics import Metrics
 from diagops.push.store.base import StoreUnavailable
 
 log = logging.getLogger("diagops.ws")
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    refused = _admit(request, state)
+    app = request.app
+    metrics, limits, connections = app[METRICS], app[SPEC].limits, app[CONNECTIONS]
+    refused = _admit(request)
     if refused is not None:
         return refused
     try:
-        claims = state.verifier.verify(request_token(request), need=p.SCOPE_SUBSCRIBE)
+        claims = app[VERIFIER].verify(request_token(request), need=p.SCOPE_SUBSCRIBE)
     except AuthError as exc:
-        state.metrics.auth_failures.labels(exc.reason).inc()
-        state.metrics.ws_refused.labels("auth").inc()
+        metrics.auth_failures.labels(exc.reason).inc()
+        metrics.ws_refused.labels("auth").inc()
         return json_error(401, "unauthorized", exc.message, **{"WWW-Authenticate": 'Bearer realm="diagops"'})
 
-    ws = web.WebSocketResponse(autoping=False, max_msg_size=state.spec.limits.max_frame_bytes, compress=False)
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=limits.max_frame_bytes, compress=False)
     await ws.prepare(request)
-    conn = Connection(ws, claims, max_queue_bytes=state.spec.limits.max_send_queue_bytes, metrics=state.metrics,
+    conn = Connection(ws, claims, max_queue_bytes=limits.max_send_queue_bytes, metrics=metrics,
                       remote=request.remote or "?", transport=request.transport)
-    state.connections.add(conn)
-    state.metrics.ws_connections_opened.inc()
-    state.metrics.ws_connections.set(len(state.connections))
+    connections.add(conn)
+    metrics.ws_connections_opened.inc()
+    metrics.ws_connections.set(len(connections))
     try:
-        await _receive_loop(state, conn)
+        await _receive_loop(app, conn)
     finally:
-        state.hub.drop(conn)
-        state.connections.discard(conn)
+        app[HUB].drop(conn)
+        connections.discard(conn)
         await conn.finish()
-        state.metrics.ws_connections.set(len(state.connections))
+        metrics.ws_connections.set(len(connections))
         reason = conn.close_reason or "client"
-        state.metrics.ws_disconnections.labels(reason).inc()
+        metrics.ws_disconnections.labels(reason).inc()
         log.info("ws closed user=%s remote=%s reason=%s code=%s", conn.user, conn.remote, reason, ws.close_code)
     return ws
 
 
-def _admit(request: web.Request, state: ServiceState) -> web.Response | None:
+def _admit(request: web.Request) -> web.Response | None:
     """Refuse before the upgrade: shutting down, over the rate, or full."""
-    if state.shutting_down:
+    app = request.app
+    connections, metrics = app[CONNECTIONS], app[METRICS]
+    if connections.draining:
         return json_error(503, "shutting_down", "the service is restarting; reconnect shortly", **{"Retry-After": "1"})
-    if not state.rate.allow(request.remote or "?", time.monotonic()):
-        state.metrics.ws_refused.labels("rate").inc()
+    if not app[RATE].allow(request.remote or "?", time.monotonic()):
+        metrics.ws_refused.labels("rate").inc()
         return json_error(429, "rate_limited", "too many new connections from this address", **{"Retry-After": "1"})
-    if len(state.connections) >= state.spec.limits.max_connections:
-        state.metrics.ws_refused.labels("capacity").inc()
+    if len(connections) >= app[SPEC].limits.max_connections:
+        metrics.ws_refused.labels("capacity").inc()
         return json_error(503, "server_full", "the service is at its connection limit", **{"Retry-After": "1"})
     return None
 
 
-async def _receive_loop(state: ServiceState, conn: Connection) -> None:
+async def _receive_loop(app: web.Application, conn: Connection) -> None:
     ws = conn.ws
     while True:
         msg = await ws.receive()
         if msg.type == WSMsgType.TEXT:
             conn.last_seen = time.monotonic()
-            await handle_frame(state, conn, msg.data)
+            await handle_frame(app, conn, msg.data)
         elif msg.type == WSMsgType.BINARY:
-            _reply_error(state, conn, p.BAD_JSON, "frames must be JSON text, not binary")
+            _reply_error(app[METRICS], conn, p.BAD_JSON, "frames must be JSON text, not binary")
         elif msg.type == WSMsgType.PING:
             conn.send_pong(msg.data)
         elif msg.type == WSMsgType.PONG:
@@ -85,67 +89,69 @@ async def _receive_loop(state: ServiceState, conn: Connection) -> None:
             break
 
 
-async def handle_frame(state: ServiceState, conn: Connection, text: str) -> None:
+async def handle_frame(app: web.Application, conn: Connection, text: str) -> None:
+    metrics = app[METRICS]
     try:
         frame = json.loads(text)
     except ValueError:
-        _reply_error(state, conn, p.BAD_JSON, "the frame is not valid JSON")
+        _reply_error(metrics, conn, p.BAD_JSON, "the frame is not valid JSON")
         return
     if not isinstance(frame, dict):
-        _reply_error(state, conn, p.BAD_JSON, "the frame must be a JSON object")
+        _reply_error(metrics, conn, p.BAD_JSON, "the frame must be a JSON object")
         return
     kind = frame.get("type")
     execution_id = frame.get("execution_id") if isinstance(frame.get("execution_id"), str) else None
     if kind is None:
-        _reply_error(state, conn, p.MISSING_FIELD, "'type' is required", execution_id)
+        _reply_error(metrics, conn, p.MISSING_FIELD, "'type' is required", execution_id)
     elif kind == "ping":
         conn.send_frame({"type": "pong", "timestamp": p.utc_timestamp()})
     elif kind == "subscribe":
-        await _subscribe(state, conn, frame)
+        await _subscribe(app, conn, frame)
     elif kind == "unsubscribe":
-        unsubscribed = _require_execution_id(state, conn, frame)
+        unsubscribed = _require_execution_id(metrics, conn, frame)
         if unsubscribed is not None:
-            state.hub.unsubscribe(conn, unsubscribed)
+            app[HUB].unsubscribe(conn, unsubscribed)
             conn.send_frame({"type": "unsubscribed", "execution_id": unsubscribed})
     else:
-        _reply_error(state, conn, p.UNKNOWN_TYPE, f"unknown message type {str(kind)[:40]!r}", execution_id)
+        _reply_error(metrics, conn, p.UNKNOWN_TYPE, f"unknown message type {str(kind)[:40]!r}", execution_id)
 
 
-async def _subscribe(state: ServiceState, conn: Connection, frame: dict[str, Any]) -> None:
-    execution_id = _require_execution_id(state, conn, frame)
+async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, Any]) -> None:
+    metrics, hub = app[METRICS], app[HUB]
+    execution_id = _require_execution_id(metrics, conn, frame)
     if execution_id is None:
         return
     last_seq = frame.get("last_seq", 0)
     if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
-        _reply_error(state, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
+        _reply_error(metrics, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
         return
-    if execution_id not in conn.subscriptions and len(conn.subscriptions) >= state.spec.limits.max_subscriptions:
-        _reply_error(state, conn, p.TOO_MANY_SUBSCRIPTIONS,
-                     f"at most {state.spec.limits.max_subscriptions} subscriptions per connection", execution_id)
+    subscribed, limit = hub.subscriptions(conn), app[SPEC].limits.max_subscriptions
+    if execution_id not in subscribed and len(subscribed) >= limit:
+        _reply_error(metrics, conn, p.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} subscriptions per connection", execution_id)
         return
     try:
-        snapshot = await state.store.snapshot(execution_id)
+        snapshot = await app[STORE].snapshot(execution_id)
         if snapshot is None:
-            _reply_error(state, conn, p.NOT_FOUND, f"no execution {execution_id}", execution_id)
+            _reply_error(metrics, conn, p.NOT_FOUND, f"no execution {execution_id}", execution_id)
         elif snapshot.owner != conn.user:
-            _reply_error(state, conn, p.FORBIDDEN, "this execution belongs to another user", execution_id)
+            _reply_error(metrics, conn, p.FORBIDDEN, "this execution belongs to another user", execution_id)
         else:
-            await state.hub.subscribe(conn, execution_id, last_seq)
+            await hub.subscribe(conn, execution_id, last_seq)
     except StoreUnavailable:
-        _reply_error(state, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
+        _reply_error(metrics, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
 
 
-def _require_execution_id(state: ServiceState, conn: Connection, frame: dict[str, Any]) -> str | None:
+def _require_execution_id(metrics: Metrics, conn: Connection, frame: dict[str, Any]) -> str | None:
     if "execution_id" not in frame:
-        _reply_error(state, conn, p.MISSING_FIELD, "'execution_id' is required")
+        _reply_error(metrics, conn, p.MISSING_FIELD, "'execution_id' is required")
         return None
     value = frame["execution_id"]
     if not isinstance(value, str) or not value or len(value) > 200:
-        _reply_error(state, conn, p.INVALID_FIELD, "'execution_id' must be a non-empty string")
+        _reply_error(metrics, conn, p.INVALID_FIELD, "'execution_id' must be a non-empty string")
         return None
     return value
 
 
-def _reply_error(state: ServiceState, conn: Connection, code: str, message: str, execution_id: str | None = None) -> None:
-    state.metrics.frame_errors.labels(code).inc()
+def _reply_error(metrics: Metrics, conn: Connection, code: str, message: str, execution_id: str | None = None) -> None:
+    metrics.frame_errors.labels(code).inc()
     conn.send_frame(p.error_frame(code, message, execution_id))

@@ -16,6 +16,7 @@ TEXTS: Final = {
         "metric": "Metric", "before": "Before", "measured": "Measured", "objective": "Objective", "result": "Result",
         "required": "required", "optional": "optional", "no_risks": "None: every selected check passed.",
         "none_selected": "No check of this category was selected.",
+        "deselected": "deselected",
         "not_selected": "Not selected (deselected with --select, so neither passed nor failed)",
         "chart": "Delivery latency of live frames",
         "what_to_do": {
@@ -40,6 +41,7 @@ TEXTS: Final = {
         "metric": "指标", "before": "优化前", "measured": "实测", "objective": "目标", "result": "结果",
         "required": "必需", "optional": "可选", "no_risks": "无：所有选中的检查均已通过。",
         "none_selected": "本类别没有选中的检查。",
+        "deselected": "未选择",
         "not_selected": "未选择（通过 --select 排除，既不算通过也不算失败）",
         "chart": "实时推送延迟分布",
         "what_to_do": {

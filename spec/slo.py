@@ -8,24 +8,15 @@ durations); a test profile shortens those, never the objectives' meaning.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from diagops.spec.durations import PROMETHEUS_DURATION, duration_seconds
 from diagops.spec.model_base import Section
 
-# A Prometheus duration with one unit ("5m", "1h", "3d"): what rule windows and `for:` accept.
-Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h|d|w)$")]
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def duration_seconds(value: str) -> float:
-    """Seconds in a one-unit Prometheus duration; generators compare and divide windows with it."""
-    match = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w)", value)
-    if match is None:
-        raise ValueError(f"not a Prometheus duration: {value!r}")
-    return int(match.group(1)) * _UNIT_S[match.group(2)]
+# What rule windows and `for:` accept (a Prometheus duration with one unit: "5m", "1h", "3d").
+Duration = Annotated[str, StringConstraints(pattern=PROMETHEUS_DURATION)]
 
 
 class LatencyObjective(Section):

@@ -11,10 +11,57 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from diagops.push import keys
 from diagops.push.app import create_app
-from diagops.push.http_util import STATE
-from diagops.push.state import ServiceState
+from diagops.push.controller import ConcurrencyController
+from diagops.push.engine import SimulatedEngine
+from diagops.push.hub import Hub
+from diagops.push.metrics import Metrics
+from diagops.push.open_connections import OpenConnections
+from diagops.push.store import Store, Update
+from diagops.spec import Spec
+from diagops.push.protocol import ws_url_for
 from tests.servicekit import SECRET, metric_types, test_spec, token
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """A running service's resources, read from their app keys, for tests to inspect."""
+
+    app: web.Application
+
+    @property
+    def spec(self) -> Spec:
+        return self.app[keys.SPEC]
+
+    @property
+    def store(self) -> Store:
+        return self.app[keys.STORE]
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.app[keys.METRICS]
+
+    @property
+    def hub(self) -> Hub:
+        return self.app[keys.HUB]
+
+    @property
+    def engine(self) -> SimulatedEngine:
+        return self.app[keys.ENGINE]
+
+    @property
+    def controller(self) -> ConcurrencyController:
+        return self.app[keys.ENGINE].controller
+
+    @property
+    def connections(self) -> OpenConnections:
+        return self.app[keys.CONNECTIONS]
+
+    @property
+    def publish(self) -> Callable[..., Awaitable[Update]]:
+        """The service's one way in for an event (the engine's and the publish API's)."""
+        return self.app[keys.PUBLISHER].publish
 
 
 @dataclass
@@ -26,8 +73,8 @@ class LiveService:
     session: aiohttp.ClientSession
 
     @property
-    def state(self) -> ServiceState:
-        return self.app[STATE]
+    def state(self) -> ServiceParts:
+        return ServiceParts(self.app)
 
     @property
     def url(self) -> str:
@@ -35,7 +82,7 @@ class LiveService:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
+        return ws_url_for(self.url)
 
     def token(self, user: str = "alice", scopes: tuple[str, ...] = ("subscribe",), **kw: Any) -> str:
         return token(user, scopes, **kw)

@@ -7,28 +7,18 @@ with fixed sleeps.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from diagops.procs.service import ServiceProcess, running_service
 from diagops.push.auth import mint_token
 from diagops.spec import Spec, load_spec
-from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789-abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SERVE_ENV = {"DIAGOPS_JWT_SECRET": SECRET, "DIAGOPS_ENGINE__SPEED": "50"}
 
 
 def test_spec(**overrides: Any) -> Spec:
@@ -53,59 +43,11 @@ def metric_types(exposition: str) -> dict[str, str]:
             for f in text_string_to_metric_families(exposition)}
 
 
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
-@dataclass
-class ServiceProcess:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @contextmanager
 def serve_process(tmp_path: Path, *, env: Mapping[str, str] | None = None, args: list[str] | None = None,
                   port: int | None = None, ready_timeout: float = 20.0) -> Iterator[ServiceProcess]:
     """Run `diagops serve` as a real process on a free port until the block ends (SIGTERM)."""
-    port = port or free_port()
-    log_path = tmp_path / f"serve-{port}.log"
-    full_env = {**os.environ, "DIAGOPS_JWT_SECRET": SECRET, "DIAGOPS_ENGINE__SPEED": "50", **(env or {})}
-    cmd = [sys.executable, "-m", "diagops", "serve", "--port", str(port), "--config", os.devnull, *(args or [])]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or http_status(url + "/readyz") == 200, ready_timeout,
-                 f"diagops serve on {url} to be ready")
-        if proc.poll() is not None:
-            raise AssertionError(f"diagops serve exited {proc.returncode}:\n{log_path.read_text()}")
-        yield ServiceProcess(url, proc, log_path)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            stop_process(proc)
+    with running_service(lambda chosen: tmp_path / f"serve-{chosen}.log", port=port, config=os.devnull,
+                         args=args or [], env={**SERVE_ENV, **(env or {})}, cwd=REPO,
+                         ready_timeout_s=ready_timeout) as service:
+        yield service

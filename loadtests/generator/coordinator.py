@@ -34,14 +34,13 @@ from gevent.event import Event
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from diagops.loadtests import outputs
 from diagops.loadtests.collector import Collector
 from diagops.loadtests.histogram import Histogram
 from diagops.loadtests.generator.options import scenario_options
 from diagops.loadtests.generator.probe import ProcessProbe
 
 RAW_FORMAT = "diagops.loadtest.raw/1"
-RAW_FILE = "raw.json"
-TIMESERIES_FILE = "timeseries.jsonl"
 FINALS_GRACE_S = 15.0
 # Workers report to the master every 3 s by default; the live view and the time series want 1 s.
 WORKER_REPORT_INTERVAL_S = 1.0
@@ -126,7 +125,7 @@ class Coordinator:
         self.phase = "running"
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / TIMESERIES_FILE).write_text("")
+            (self.out / outputs.TIMESERIES).write_text("")
         gevent.spawn(self._sample_loop)
         if self.run_time_s is not None:
             gevent.spawn(self._controller)
@@ -226,7 +225,7 @@ class Coordinator:
                 "run_time_s": self.run_time_s,
             }
             if self.out is not None:
-                with open(self.out / TIMESERIES_FILE, "a", encoding="utf-8") as handle:
+                with open(self.out / outputs.TIMESERIES, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(line) + "\n")
 
     # -- the raw result -------------------------------------------------------------------
@@ -265,9 +264,9 @@ class Coordinator:
             "options": scenario_options(self.options),
         }
         self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.out / (RAW_FILE + ".tmp")
+        tmp = self.out / outputs.RAW_PARTIAL
         tmp.write_text(json.dumps(raw), encoding="utf-8")
-        os.replace(tmp, self.out / RAW_FILE)
+        os.replace(tmp, self.out / outputs.RAW)
 
 
 def _locust_stats(environment: Environment) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from diagops.loadtests.generator.coordinator import collector_of
 from diagops.loadtests.generator.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker
 from diagops.push.auth import mint_token
+from diagops.push.protocol import ws_url_for
 
 START_PATH = "/api/v1/diagnoses"
 TOKENS_ENV = "DIAGOPS_LOADTEST_TOKENS"
@@ -52,7 +53,7 @@ class DiagnosisPushUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.token = self._token()
-        self.socket = DiagnosisSocket(_ws_url(self.host), lambda: self.token, self.reporter)
+        self.socket = DiagnosisSocket(ws_url_for(self.host), lambda: self.token, self.reporter)
         self.socket.start()
 
     def on_stop(self) -> None:
@@ -140,15 +141,6 @@ class DiagnosisPushUser(FastHttpUser):
             raise StopUser(f"no token: set DIAGOPS_JWT_SECRET (or --token-secret) or {TOKENS_ENV}")
         return mint_token(options.token_secret, self.sub, scopes=("subscribe",), ttl_s=24 * 3600,
                           algorithm=options.token_algorithm)
-
-
-def _ws_url(host: str) -> str:
-    base = host.rstrip("/")
-    if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + "/ws"
-    if base.startswith("http://"):
-        return "ws://" + base[len("http://"):] + "/ws"
-    return base + "/ws"
 
 
 def _json(response: Any) -> dict[str, Any] | None:

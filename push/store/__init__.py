@@ -7,24 +7,18 @@ if TYPE_CHECKING:
     from diagops.spec import Spec
 
 
-from diagops.push.store.base import RESYNC, Resync, Store, StoreUnavailable, Update
+from diagops.push.store.base import RESYNC, OnOperation, Pingable, Resync, Store, StoreUnavailable, Update
 
-__all__ = ["RESYNC", "Resync", "Store", "StoreUnavailable", "Update"]
+__all__ = ["RESYNC", "OnOperation", "Pingable", "Resync", "Store", "StoreUnavailable", "Update", "open_store"]
 
 
-def open_store(spec: Spec) -> Store:
-    """The store the spec asks for: Redis when `service.redis_url` is set, memory otherwise."""
+def open_store(spec: Spec, *, on_operation: OnOperation | None = None) -> Store:
+    """The store the spec asks for, not yet started: Redis when `service.redis_url` is set,
+    memory otherwise. Each backend's module is imported only when chosen."""
     if spec.service.redis_url:
         from diagops.push.store.redis import RedisStore
 
-        return RedisStore.from_spec(spec)
-    from diagops.push.store.memory import MemoryStore, MemoryStoreConfig
+        return RedisStore.from_spec(spec, on_operation=on_operation)
+    from diagops.push.store.memory import MemoryStore
 
-    return MemoryStore(
-        MemoryStoreConfig(
-            retention_s=spec.store.retention_s,
-            abandoned_after_s=spec.store.abandoned_after_s,
-            max_events_per_execution=spec.store.max_events_per_execution,
-            cache_max_entries=spec.cache.max_entries,
-        )
-    )
+    return MemoryStore.from_spec(spec, on_operation=on_operation)

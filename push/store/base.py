@@ -1,31 +1,26 @@
 """The store interface: what the handlers, hub and engine need from state.
 
 Implementations sit beside this file (memory.py, redis.py). Handlers only see
-this Protocol, so swapping the backend touches nothing else.
+`Store`, the core every store implements, so swapping the backend touches
+nothing else; what only some stores can do is a small protocol of its own
+(`Pingable`), decided once at start-up rather than stubbed or checked per call.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from diagops.push.lifecycle import Snapshot
 from diagops.push.protocol import dumps, parse_timestamp, update_message
 
+if TYPE_CHECKING:
+    from diagops.spec import Spec
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """An unmasked, uncompressed, final text frame (RFC 6455 5.2): what a server sends. Built once
-    per event, it goes byte for byte to every subscriber."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
+log = logging.getLogger("diagops.store")
 
 
 class StoreUnavailable(Exception):
@@ -42,13 +37,13 @@ class Update:
     encoded: str
     accepted_at: float  # epoch seconds, the moment the service accepted it
     nbytes: int  # UTF-8 size of `encoded`, counted once for every subscriber's send budget
-    frame: bytes  # `encoded` as a whole WebSocket text frame
+    payload: bytes  # `encoded` as UTF-8, encoded once for every subscriber's socket
 
     @classmethod
     def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float) -> Update:
         encoded = dumps(update_message(execution_id, seq, timestamp, event, data))
         payload = encoded.encode()
-        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), ws_text_frame(payload))
+        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), payload)
 
     @classmethod
     def decode(cls, encoded: str) -> Update:
@@ -56,7 +51,7 @@ class Update:
         payload = encoded.encode()
         return cls(
             message["execution_id"], message["seq"], message["event"], encoded,
-            parse_timestamp(message["timestamp"]), len(payload), ws_text_frame(payload),
+            parse_timestamp(message["timestamp"]), len(payload), payload,
         )
 
     def message(self) -> dict[str, Any]:
@@ -78,22 +73,55 @@ RESYNC = Resync()
 
 
 OnOperation = Callable[[str, float, bool], None]
-"""(op, seconds, ok): every store calls its `on_operation` hook, when set, for each
-operation, so `diagops_store_operation_seconds{op}` and store errors are measured
-the same way whatever the backend."""
+"""(op, seconds, ok): given to a store's constructor, called for each operation it performs,
+so `diagops_store_operation_seconds{op}` and store errors are measured the same way whatever
+the backend. `ok` is False only when the backend failed (a refused event is an answer)."""
 
 
-@runtime_checkable
+def guarded(on_operation: OnOperation | None) -> OnOperation:
+    """The observer as a store calls it: never absent, and never able to fail the operation
+    it observes (a metrics bug must not refuse a publish)."""
+    if on_operation is None:
+        return _ignore
+    observer = on_operation
+
+    def observe(op: str, seconds: float, ok: bool) -> None:
+        try:
+            observer(op, seconds, ok)
+        except Exception:
+            log.exception("store operation observer failed")
+
+    return observe
+
+
+def _ignore(op: str, seconds: float, ok: bool) -> None:
+    return None
+
+
+def common_settings(spec: Spec) -> dict[str, Any]:
+    """The config fields every store's `from_spec` takes from `store:` and `cache:`, named as
+    both config classes name them."""
+    return {
+        "retention_s": spec.store.retention_s,
+        "abandoned_after_s": spec.store.abandoned_after_s,
+        "max_events_per_execution": spec.store.max_events_per_execution,
+        "cache_max_entries": spec.cache.max_entries,
+    }
+
+
 class Store(Protocol):
-    on_operation: OnOperation | None
+    """What every store implements. Built by `from_spec(spec, *, on_operation=...)`, which
+    does not connect; `start()` does. Every method but `listen()` reports to `on_operation`."""
 
     async def start(self) -> None:
-        """Connect and start the live feed; raise StoreUnavailable when the backend is down."""
+        """Connect and start the live feed; raise StoreUnavailable when the backend is down
+        (after releasing whatever it had opened)."""
 
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None:
-        """Return when the backend answers; raise StoreUnavailable otherwise (feeds /readyz)."""
+    async def close(self) -> None:
+        """Stop background work and release the backend. Safe to call twice, and after a
+        `start()` that failed or never ran. Stored data is untouched (Redis keeps it; memory's
+        is gone with the process). Cancel `listen()` consumers first: their iterators get
+        nothing more after close."""
 
     async def publish(
         self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
@@ -107,7 +135,9 @@ class Store(Protocol):
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         """Stored events with seq > after, in order."""
 
-    async def snapshot(self, execution_id: str) -> Snapshot | None: ...
+    async def snapshot(self, execution_id: str) -> Snapshot | None:
+        """The execution's state after its latest stored event, or None when unknown (never
+        created, or expired). It may be shared with the store: read it, never change it."""
 
     def listen(self) -> AsyncIterator[Update | Resync]:
         """Every update published by any process, in per-execution seq order where the
@@ -117,4 +147,18 @@ class Store(Protocol):
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
         """The (event, data) list of a cached completed diagnosis, if still within TTL."""
 
-    async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None: ...
+    async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
+        """Offer a completed diagnosis's events for `ttl_s` seconds. A cache, not a log: an
+        entry may be evicted before its TTL (the least recently used goes first once
+        `cache.max_entries` are held), and a TTL <= 0 or a capacity of 0 stores nothing.
+        `cache_get` within the TTL answers an equal list unless the entry was evicted."""
+
+
+@runtime_checkable
+class Pingable(Protocol):
+    """A store whose backend lives outside the process and can stop answering. Checked once,
+    when the app is built, to decide what `/readyz` asks; a store without it is ready while
+    the process runs."""
+
+    async def ping(self) -> None:
+        """Return when the backend answers; raise StoreUnavailable otherwise."""

@@ -11,12 +11,15 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diagops.push.lifecycle import Snapshot, advance
 from diagops.push.protocol import utc_timestamp
-from diagops.push.store.base import OnOperation, Store, Update
+from diagops.push.store.base import OnOperation, Store, Update, common_settings, guarded
 from diagops.push.store.broadcast import Broadcast
+
+if TYPE_CHECKING:
+    from diagops.spec import Spec
 
 
 @dataclass
@@ -101,7 +104,9 @@ class _LruCache:
 
 
 class MemoryStore:
-    def __init__(self, config: MemoryStoreConfig | None = None) -> None:
+    """The store interface in this process; no `ping`: there is no backend to lose."""
+
+    def __init__(self, config: MemoryStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
         self.config = config or MemoryStoreConfig()
         self._executions = _Executions(
             self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s
@@ -109,11 +114,12 @@ class MemoryStore:
         self._cache = _LruCache(self.config.cache_max_entries)
         self._feed: Broadcast[Update] = Broadcast()
         self._sweeper: asyncio.Task[None] | None = None
-        self.on_operation: OnOperation | None = None
+        self._observe = guarded(on_operation)
 
-    def _timed(self, op: str, started: float) -> None:
-        if self.on_operation is not None:
-            self.on_operation(op, time.perf_counter() - started, True)
+    @classmethod
+    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> MemoryStore:
+        """Build from `diagops.yaml` settings, as RedisStore.from_spec does."""
+        return cls(MemoryStoreConfig(**common_settings(spec)), on_operation=on_operation)
 
     async def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -123,39 +129,43 @@ class MemoryStore:
             self._sweeper.cancel()
             self._sweeper = None
 
-    async def ping(self) -> None:
-        return None
-
     async def publish(
         self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None, lang: str | None = None,
         idempotency_key: str | None = None,
     ) -> Update:
         started = time.perf_counter()
-        update = self._executions.append(execution_id, event, data, owner, lang, idempotency_key)
-        self._timed("publish", started)
+        try:
+            update = self._executions.append(execution_id, event, data, owner, lang, idempotency_key)
+        finally:  # a refusal is an answer too, as the Redis store counts it
+            self._observe("publish", time.perf_counter() - started, True)
         self._feed.put(update)
         return update
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         started = time.perf_counter()
         events = self._executions.after(execution_id, after)
-        self._timed("events_after", started)
+        self._observe("events_after", time.perf_counter() - started, True)
         return events
 
     async def snapshot(self, execution_id: str) -> Snapshot | None:
         started = time.perf_counter()
         snapshot = self._executions.snapshots.get(execution_id)
-        self._timed("snapshot", started)
+        self._observe("snapshot", time.perf_counter() - started, True)
         return snapshot
 
     def listen(self) -> AsyncIterator[Update]:
         return self._feed.listen()
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
-        return self._cache.get(key, time.time())
+        started = time.perf_counter()
+        events = self._cache.get(key, time.time())
+        self._observe("cache_get", time.perf_counter() - started, True)
+        return events
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
+        started = time.perf_counter()
         self._cache.put(key, events, time.time() + ttl_s)
+        self._observe("cache_put", time.perf_counter() - started, True)
 
     async def _sweep(self) -> None:
         interval = min(60.0, max(min(self.config.retention_s, self.config.abandoned_after_s) / 4, 0.05))

@@ -40,12 +40,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import ConnectionPool, Redis
@@ -55,21 +53,19 @@ from redis.exceptions import RedisError
 
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
-from diagops.push.store.base import OnOperation, Resync, Store, StoreUnavailable, Update
+from diagops.push.store.base import (
+    OnOperation, Pingable, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
+)
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
+from diagops.push.store.redis_scripts import LuaScript
 
 if TYPE_CHECKING:
-    from redis.commands.core import AsyncScript
-
     from diagops.spec import Spec
-
-log = logging.getLogger("diagops.store.redis")
 
 T = TypeVar("T")
 
 _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
-_SCRIPTS = Path(__file__).parent
 
 
 @dataclass
@@ -109,7 +105,7 @@ class RedisStore:
 
     def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
         self.config = config or RedisStoreConfig()
-        self.on_operation = on_operation
+        self._observe = guarded(on_operation)
         self.append_conflicts = 0  # CAS retries, for tests and diagnosis
         self._appending = KeyedLocks()
         self._recent = RecentSnapshots(self.config.recent_snapshots)
@@ -123,23 +119,14 @@ class RedisStore:
         self._cache_prefix = f"{prefix}{{cache}}:entry:"
         self._cache_index = f"{prefix}{{cache}}:lru"
         self._cache_clock = f"{prefix}{{cache}}:clock"
-        self._scripts: dict[str, AsyncScript] = {}  # bound to the client in start()
+        self._scripts = {name: LuaScript.named(name) for name in ("append", "cache_put", "cache_get")}
 
     @classmethod
     def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> RedisStore:
         """Build from `diagops.yaml` settings without connecting (start() connects)."""
         if not spec.service.redis_url:
             raise ValueError("RedisStore needs service.redis_url")
-        return cls(
-            RedisStoreConfig(
-                url=spec.service.redis_url,
-                retention_s=spec.store.retention_s,
-                abandoned_after_s=spec.store.abandoned_after_s,
-                max_events_per_execution=spec.store.max_events_per_execution,
-                cache_max_entries=spec.cache.max_entries,
-            ),
-            on_operation=on_operation,
-        )
+        return cls(RedisStoreConfig(url=spec.service.redis_url, **common_settings(spec)), on_operation=on_operation)
 
     # -- keys --------------------------------------------------------------
 
@@ -167,11 +154,6 @@ class RedisStore:
             retry=Retry(NoBackoff(), 0),
         )
         self._client = Redis.from_pool(pool)
-        # Registered scripts run by EVALSHA and reload themselves after a Redis restart.
-        self._scripts = {
-            name: self._client.register_script((_SCRIPTS / f"redis_{name}.lua").read_text())
-            for name in ("append", "cache_put", "cache_get")
-        }
         try:
             await self._timed("ping", self._client.ping())
         except StoreUnavailable:
@@ -339,15 +321,7 @@ class RedisStore:
         return self._client
 
     def _eval(self, name: str, *, keys: list[str], args: list[Any]) -> Awaitable[Any]:
-        client = self._redis()
-        return self._scripts[name](keys=keys, args=args, client=client)
-
-    def _observe(self, op: str, seconds: float, ok: bool) -> None:
-        if self.on_operation is not None:
-            try:
-                self.on_operation(op, seconds, ok)
-            except Exception:  # a metrics bug must not fail a publish
-                log.exception("store operation observer failed")
+        return self._scripts[name].run(self._redis(), keys, args)
 
     async def _guard(self, awaitable: Awaitable[T]) -> T:
         """Await a Redis call; any backend failure becomes StoreUnavailable."""
@@ -408,4 +382,5 @@ def _safe_url(url: str) -> str:
     return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
-_: type[Store] = RedisStore  # static check that RedisStore satisfies the interface
+_: type[Store] = RedisStore  # static checks that RedisStore satisfies the interface
+_ping: type[Pingable] = RedisStore  # and has a backend /readyz asks

@@ -10,6 +10,8 @@ import threading
 
 import websocket
 
+from diagops.procs.ports import free_port
+from diagops.procs.probes import http_status
 from diagops.push.protocol import CLOSE_GOING_AWAY
 from tests.cli.test_cli_edge import diagops
 from tests.servicekit import REPO, SECRET, serve_process, token
@@ -48,8 +50,6 @@ def test_json_logs_are_one_object_per_line(tmp_path):
 
 
 def test_without_a_secret_serve_prints_a_ready_token(tmp_path):
-    from tests.servicekit import free_port, http_status
-
     port = free_port()
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DIAGOPS_")}
     proc = subprocess.Popen([sys.executable, "-m", "diagops", "serve", "--port", str(port), "--config", "/dev/null"],

@@ -14,7 +14,8 @@ from diagops.checks.gate import GateRun, run_gate
 from diagops.checks.inputs import GateInputs
 from diagops.spec import load_spec
 from tests.monitoring.promkit import PROFILE, prometheus
-from tests.servicekit import REPO, SECRET, free_port, serve_process
+from diagops.procs.ports import free_port
+from tests.servicekit import REPO, SECRET, serve_process
 from tests.waiting import wait_for
 
 RULES = REPO / "alerts" / "diagops.rules.yml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diagops.loadtests.embedded import free_port
+from diagops.procs.ports import free_port
 from tests.loadtest.conftest import run_cli
 
 

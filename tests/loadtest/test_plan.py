@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from diagops.loadtests.plan import LOCUSTFILE, Plan, parse_duration
+from diagops.loadtests.plan import LOCUSTFILE, Plan, run_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("60", 60), ("60s", 60), ("2m", 120), ("1h30m", 5400), ("1.5m", 90)])
 def test_durations_read_as_seconds(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+    assert run_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "abc", "10x", "0s", "5m10", "-3s"])
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
-        parse_duration(text)
+        run_duration(text)
 
 
 def plan(**kw: object) -> Plan:

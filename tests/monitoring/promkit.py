@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servicekit import REPO, free_port, http_status, stop_process
-from tests.waiting import wait_for
+from diagops.procs.executor import Executor
+from diagops.procs.ports import free_port
+from diagops.procs.readiness import HttpStatus
+from tests.servicekit import REPO
 
 # The test profile of the spec: the same objectives, windows and `for:` in seconds.
 PROFILE = REPO / "alerts" / "tests" / "profile-fast.yaml"
@@ -39,12 +40,11 @@ def require(tool: str) -> str:
 @dataclass
 class PrometheusProcess:
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    executor: Executor
     config_path: Path
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.executor.log_text()
 
     def client(self) -> Any:
         from prometheus_api_client import PrometheusConnect
@@ -73,17 +73,9 @@ def prometheus(tmp_path: Path, targets: list[str], rules: list[Path], ready_time
     port = free_port()
     config = tmp_path / "prometheus.yml"
     write_config(config, targets, rules)
-    log_path = tmp_path / "prometheus.log"
+    url = f"http://127.0.0.1:{port}"
     cmd = [exe, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
            f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle", "--log.level=warn"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is not None or http_status(url + "/-/ready") == 200, ready_timeout,
-                 f"prometheus to be ready:\n{log_path}", interval=0.05)
-        if proc.poll() is not None:
-            raise AssertionError(f"prometheus exited {proc.returncode}:\n{log_path.read_text()}")
-        yield PrometheusProcess(url, proc, log_path, config)
-    finally:
-        stop_process(proc)
+    with Executor(cmd, log=tmp_path / "prometheus.log", ready=HttpStatus(url + "/-/ready"), name="prometheus",
+                  ready_timeout_s=ready_timeout) as executor:
+        yield PrometheusProcess(url, executor, config)

@@ -23,10 +23,11 @@ import pytest
 from diagops.alerts import build_groups, render_rules
 from diagops.dashboards.build import queries
 from diagops.dashboards.generate import render_dashboard
+from diagops.procs.ports import free_port
 from diagops.spec import load_spec
 from tests.monitoring.promkit import PROFILE, prometheus, require
 from tests.monitoring.traffic import Traffic, complete_once
-from tests.servicekit import REPO, free_port, serve_process
+from tests.servicekit import REPO, serve_process
 from tests.waiting import wait_for
 
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval is with a 1 s scrape (at least 4 scrapes)

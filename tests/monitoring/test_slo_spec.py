@@ -7,7 +7,7 @@ import os
 import pytest
 
 from diagops.spec import Spec, SpecError, load_spec
-from diagops.spec.slo import BurnRateWindow, duration_seconds
+from diagops.spec.slo import BurnRateWindow
 
 
 def test_defaults_are_the_documented_objectives() -> None:
@@ -30,11 +30,6 @@ def test_a_28_day_window_scales_the_burn_rates() -> None:
 
 def test_an_explicit_burn_rate_is_used_as_given() -> None:
     assert BurnRateWindow(severity="page", long_window="20s", short_window="5s", burn_rate=14.4).factor(1) == 14.4
-
-
-@pytest.mark.parametrize(("value", "seconds"), [("5m", 300), ("1h", 3600), ("3d", 259200), ("160s", 160), ("1w", 604800)])
-def test_durations(value: str, seconds: int) -> None:
-    assert duration_seconds(value) == seconds
 
 
 def test_loading_errors_name_the_key(tmp_path) -> None:

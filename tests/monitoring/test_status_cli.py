@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from diagops.cli.__main__ import main
+from diagops.procs.ports import free_port
 from tests.monitoring.promkit import prometheus
-from tests.servicekit import free_port
 
 
 def test_unreachable_prometheus_is_one_line_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:

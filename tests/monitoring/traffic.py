@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from diagops.push.protocol import ws_url_for
 from tests.servicekit import token
 
 
@@ -68,7 +69,7 @@ class Traffic:
             async with session.post(f"{self.url}/api/v1/diagnoses", json={"brand": "x"},
                                     headers={"Authorization": "Bearer not-a-token"}):
                 pass
-            ws = await session.ws_connect(self.url.replace("http://", "ws://") + "/ws", headers=self._headers)
+            ws = await session.ws_connect(ws_url_for(self.url), headers=self._headers)
             reader = asyncio.create_task(self._read(ws))
             n = 0
             while not self._stop.is_set():
@@ -84,7 +85,7 @@ class Traffic:
 async def _complete_once(url: str, brand: str, timeout: float) -> None:
     headers = {"Authorization": f"Bearer {token('monitoring-test')}"}
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url.replace("http://", "ws://") + "/ws", headers=headers) as ws:
+        async with session.ws_connect(ws_url_for(url), headers=headers) as ws:
             async with session.post(f"{url}/api/v1/diagnoses", json={"brand": brand}, headers=headers) as resp:
                 assert resp.status == 202, await resp.text()
                 execution_id = (await resp.json())["execution_id"]

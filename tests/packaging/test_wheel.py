@@ -62,7 +62,7 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
         names = zf.namelist()
     assert _top_level_names(names) == {"diagops"}
     for part in ("cli", "push", "push/store", "spec", "loadtests", "loadtests/generator", "dashboards", "alerts",
-                 "checks", "reports"):
+                 "checks", "reports", "procs"):
         assert f"diagops/{part}/__init__.py" in names, part
     assert "diagops/push/store/redis_append.lua" in names
     assert "diagops/loadtests/results.schema.json" in names

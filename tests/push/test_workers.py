@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from diagops.push.workers import run_workers
-from tests.servicekit import free_port
+from diagops.procs.ports import free_port
 from tests.waiting import wait_for
 
 APP = Path(__file__).with_name("workers_app.py")

@@ -49,7 +49,7 @@ async def test_another_users_execution_is_forbidden(service):
     await mallory.send_json({"type": "subscribe", "execution_id": eid})
     error = await recv_json(mallory)
     assert error == {"type": "error", "code": "forbidden", "message": error["message"], "execution_id": eid}
-    assert not any(c.subscriptions for c in service.state.connections)
+    assert not any(service.state.hub.subscriptions(c) for c in service.state.connections)
 
 
 async def test_an_oversized_frame_closes_that_socket_1009_and_no_other(start_service):

@@ -51,7 +51,7 @@ async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(
     await reader.send_json({"type": "subscribe", "execution_id": "e-flood"})
     assert (await recv_json(reader))["type"] == "subscribed"
     stuck = await _raw_client_that_never_reads(svc.server.port, "e-flood")
-    await eventually(lambda: sum(len(c.subscriptions) for c in state.connections) == 2, what="both subscribed")
+    await eventually(lambda: sum(len(state.hub.subscriptions(c)) for c in state.connections) == 2, what="both subscribed")
 
     pad = "x" * 20_000
     received = 0

@@ -99,9 +99,34 @@ async def test_unsubscribe_is_answered_and_stops_the_stream(start_service):
         if frame["type"] == "unsubscribed":
             break
     assert frame == {"type": "unsubscribed", "execution_id": eid}
-    assert eid not in [c for conn in svc.state.connections for c in conn.subscriptions]
+    assert not any(eid in svc.state.hub.subscriptions(conn) for conn in svc.state.connections)
     await ws.send_json({"type": "ping"})
     assert (await recv_json(ws))["type"] == "pong"  # nothing from eid in between
+
+
+async def test_a_client_that_leaves_mid_stream_leaves_nothing_in_the_hub(start_service):
+    svc = await start_service(**{"engine.speed": 2.0})  # ~10 s: still running when the client leaves
+    eid = (await svc.start_diagnosis())["execution_id"]
+    ws = await svc.connect()
+    await ws.send_json({"type": "subscribe", "execution_id": eid})
+    assert (await recv_json(ws))["type"] == "subscribed"
+    hub = svc.state.hub
+    assert [list(hub.subscriptions(c)) for c in svc.state.connections] == [[eid]]
+    await ws.close()
+    await eventually(lambda: not svc.state.connections, what="the connection to end")
+    assert hub._by_execution == {} and hub._by_subscriber == {}
+
+
+async def test_live_updates_of_every_frame_length_form_arrive_whole(service):
+    """Frames are built by the connection; a 16-bit and a 64-bit length must both parse on a real client."""
+    await service.state.publish("e-sizes", "progress", {"progress": 0}, owner="alice")
+    ws = await service.connect()
+    await ws.send_json({"type": "subscribe", "execution_id": "e-sizes", "last_seq": 1})
+    assert (await recv_json(ws))["type"] == "subscribed"
+    for seq, pad in ((2, "x" * 300), (3, "汉" * 30_000)):  # 65,535 < 90,000 UTF-8 bytes
+        await service.state.publish("e-sizes", "progress", {"progress": seq, "pad": pad})
+        frame = await recv_json(ws)
+        assert (frame["seq"], frame["data"]["pad"]) == (seq, pad)
 
 
 async def test_ping_frame_is_answered_with_a_timestamped_pong(service):

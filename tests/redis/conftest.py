@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from redis_fixtures import REDIS_SERVER, RedisServer
 
+from diagops.push.store.base import OnOperation
 from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 if not os.access(REDIS_SERVER, os.X_OK) and not os.environ.get("CI"):
@@ -50,13 +51,14 @@ MakeStore = Callable[..., Awaitable[RedisStore]]
 async def make_store(redis_server: RedisServer, prefix: str) -> AsyncIterator[MakeStore]:
     """Started RedisStores sharing one prefix (as processes share one Redis), closed at teardown.
 
-    Keyword arguments override RedisStoreConfig fields (`url` picks another server).
+    Keyword arguments override RedisStoreConfig fields (`url` picks another server);
+    `on_operation` is the store's operation observer.
     """
     stores: list[RedisStore] = []
 
-    async def make(**overrides: object) -> RedisStore:
+    async def make(*, on_operation: OnOperation | None = None, **overrides: object) -> RedisStore:
         config = RedisStoreConfig(**{"url": redis_server.url, "prefix": prefix, **overrides})  # type: ignore[arg-type]
-        store = RedisStore(config)
+        store = RedisStore(config, on_operation=on_operation)
         await store.start()
         stores.append(store)
         return store

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from diagops.push.protocol import ws_url_for
 from tests.servicekit import token
 
 PUBLISH_TOKEN = token("engine", ("publish",))
@@ -41,7 +42,7 @@ class Watcher:
             url = self.urls[self.index % len(self.urls)]
             try:
                 async with self.session.ws_connect(
-                    url.replace("http://", "ws://") + "/ws", headers={"Authorization": f"Bearer {WATCH_TOKEN}"},
+                    ws_url_for(url), headers={"Authorization": f"Bearer {WATCH_TOKEN}"},
                     heartbeat=None,
                 ) as ws:
                     self.current_url = url

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from redis_fixtures import RedisServer, eventually, free_port
 
-from diagops.push.store.base import RESYNC, StoreUnavailable, Update
+from diagops.push.hub import Hub
+from diagops.push.store.base import RESYNC, OnOperation, StoreUnavailable, Update
 from diagops.push.store.redis import RedisStore, RedisStoreConfig
 
 FAST = {"socket_timeout_s": 0.5, "connect_timeout_s": 0.5, "reconnect_cap_s": 0.2}
 
 
-async def started(server: RedisServer, **overrides: object) -> RedisStore:
-    store = RedisStore(RedisStoreConfig(url=server.url, prefix="f:", **{**FAST, **overrides}))  # type: ignore[arg-type]
+async def started(server: RedisServer, *, on_operation: OnOperation | None = None, **overrides: object) -> RedisStore:
+    store = RedisStore(RedisStoreConfig(url=server.url, prefix="f:", **{**FAST, **overrides}),  # type: ignore[arg-type]
+                       on_operation=on_operation)
     await store.start()
     return store
 
@@ -39,8 +42,7 @@ async def test_start_raises_store_unavailable_when_redis_is_down() -> None:
 
 async def test_while_redis_is_down_every_operation_refuses_then_recovers(own_redis: RedisServer) -> None:
     outcomes: list[tuple[str, bool]] = []
-    store = await started(own_redis)
-    store.on_operation = lambda op, _s, ok: outcomes.append((op, ok))
+    store = await started(own_redis, on_operation=lambda op, _s, ok: outcomes.append((op, ok)))
     try:
         await store.publish("e", "progress", {"progress": 1}, owner="u")
         own_redis.kill()
@@ -136,44 +138,34 @@ async def test_a_silent_live_feed_is_noticed_and_resynced(own_redis: RedisServer
         await store.close()
 
 
-class Consumer:
-    """What the hub does with listen(), for one execution: drop seq <= delivered, and on a
-    gap or RESYNC re-read the log after `delivered` (retrying while Redis is still down)."""
+class Recorder:
+    """A hub subscriber that keeps what it was sent (the hub's Subscriber: a connection minus
+    the socket), so the test checks the hub's own seq and RESYNC handling, not a copy of it."""
 
-    def __init__(self, store: RedisStore, execution_id: str) -> None:
-        self.store = store
-        self.execution_id = execution_id
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
         self.delivered: list[Update] = []
-        self.resyncs = 0
 
     @property
     def last(self) -> int:
         return self.delivered[-1].seq if self.delivered else 0
 
-    async def run(self) -> None:
-        async for item in self.store.listen():
-            if item is RESYNC:
-                self.resyncs += 1
-            elif item.seq <= self.last:
-                continue
-            elif item.seq == self.last + 1:
-                self.delivered.append(item)
-                continue
-            await self.catch_up()
+    def send_frame(self, frame: dict[str, Any]) -> bool:
+        self.frames.append(frame)
+        return True
 
-    async def catch_up(self) -> None:
-        while True:
-            try:
-                self.delivered.extend(await self.store.events_after(self.execution_id, self.last))
-                return
-            except StoreUnavailable:
-                await asyncio.sleep(0.02)
+    def send_update(self, update: Update) -> bool:
+        self.delivered.append(update)
+        return True
 
 
-async def test_restart_redis_mid_stream_every_listener_sees_every_event_once_in_order(own_redis: RedisServer) -> None:
+async def test_restart_redis_mid_stream_every_hub_delivers_every_event_once_in_order(own_redis: RedisServer) -> None:
+    """Two processes' hubs, one subscriber each: a Redis restart costs each a RESYNC and a
+    re-read of the log, never a lost or repeated event."""
     publisher, store_a, store_b = await started(own_redis), await started(own_redis), await started(own_redis)
-    consumers = [Consumer(store_a, "e"), Consumer(store_b, "e")]
-    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    hubs = [Hub(store_a), Hub(store_b)]
+    recorders = [Recorder(), Recorder()]
+    tasks = [asyncio.create_task(hub.run()) for hub in hubs]
     total = 300
     refused = 0
 
@@ -191,23 +183,28 @@ async def test_restart_redis_mid_stream_every_listener_sees_every_event_once_in_
 
     try:
         await eventually(lambda: all(len(s._feed.listeners) == 1 for s in (store_a, store_b)))
+        for hub, recorder in zip(hubs, recorders):
+            assert await hub.subscribe(recorder, "e", 0) == 0
         producing = asyncio.create_task(publish_all())
-        await eventually(lambda: all(c.last >= 100 for c in consumers), timeout=20)
+        await eventually(lambda: all(r.last >= 100 for r in recorders), timeout=20)
         own_redis.restart()
         await asyncio.wait_for(producing, 30)
         final = (await publisher.snapshot("e")).seq
-        await eventually(lambda: all(c.last == final for c in consumers), timeout=20)
-        for consumer in consumers:
-            assert [u.seq for u in consumer.delivered] == list(range(1, final + 1))
-            assert consumer.delivered[-1].event == "complete"
-            assert consumer.resyncs == 1
+        await eventually(lambda: all(r.last == final for r in recorders), timeout=20)
+        for hub, recorder, store in zip(hubs, recorders, (store_a, store_b)):
+            assert recorder.frames == [{"type": "subscribed", "execution_id": "e", "seq": 0}]
+            assert [u.seq for u in recorder.delivered] == list(range(1, final + 1))
+            assert recorder.delivered[-1].event == "complete"
+            assert store._feed.reconnects == 1  # the feed really was cut and resubscribed
+            assert not hub.subscriptions(recorder)  # the final event ended the subscription
         # The restart really interrupted publishing. A publish whose reply was lost in the
         # crash may have been stored and then retried, so a payload can appear twice, never none.
         assert refused > 0
-        numbers = {u.message()["data"].get("n") for u in consumers[0].delivered[:-1]}
+        numbers = {u.message()["data"].get("n") for u in recorders[0].delivered[:-1]}
         assert numbers == set(range(total - 1))
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for store in (publisher, store_a, store_b):
             await store.close()

@@ -47,3 +47,21 @@ def test_errors_name_the_file_and_the_key(tmp_path, text, message):
 def test_an_unknown_env_section_is_an_error_naming_it():
     with pytest.raises(SpecError, match="unknown key 'servce'"):
         load_spec(None, env={"DIAGOPS_SERVCE__PORT": "1"})
+
+
+def test_the_service_histograms_use_the_spec_bounds_and_alerts_need_no_service_import():
+    import subprocess
+    import sys
+
+    from diagops.push.metrics import Metrics
+    from diagops.spec.histograms import DURATION_BUCKETS, LATENCY_BUCKETS, STORE_BUCKETS
+
+    metrics = Metrics()
+    for histogram, bounds in ((metrics.push_latency, LATENCY_BUCKETS), (metrics.diagnosis_duration, DURATION_BUCKETS),
+                              (metrics.store_operation.labels("publish"), STORE_BUCKETS)):
+        assert tuple(histogram._upper_bounds[:-1]) == bounds
+    # Generating rules reads the bounds from the spec: the service (and prometheus_client's
+    # process-wide disable_created_metrics()) stays out of the alerts command.
+    probe = ("import sys; from diagops.alerts.generate import check_spec; from diagops.spec import Spec; "
+             "check_spec(Spec()); print(sorted(m for m in sys.modules if m.startswith(('diagops.push', 'prometheus_client'))))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -29,7 +29,7 @@ from locust.stats import StatsEntry
 from locust.util.load_locustfile import load_locustfile
 
 from diagops.loadtests.collector import Collector
-from diagops.loadtests.embedded import free_port
+from diagops.procs.ports import free_port
 from diagops.loadtests.generator.coordinator import WORKER_REPORT_INTERVAL_S, Coordinator, collector_of
 from diagops.loadtests.generator.options import add_arguments
 from diagops.loadtests.generator.user import DiagnosisPushUser

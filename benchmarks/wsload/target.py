@@ -1,0 +1,34 @@
+"""The server a benchmark loads, and the tokens a diagops server wants from its clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server under load. `pids`: processes measured (with their children)."""
+
+    name: str
+    kind: str  # "diagops" | "nchan"
+    host: str
+    port: int
+    pids: tuple[int, ...]
+    secret: str | None = None
+    owner: str = "bench"  # diagops: the user that owns the executions and subscribes
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("diagops", "nchan"):
+            raise ValueError(f"unknown target kind {self.kind!r}")
+        if self.kind == "diagops" and not self.secret:
+            raise ValueError("a diagops target needs the service's JWT secret")
+
+
+def tokens_for(target: Target) -> tuple[str | None, str | None]:
+    if target.kind != "diagops":
+        return None, None
+    from diagops.push.auth import mint_token
+
+    assert target.secret is not None
+    return (mint_token(target.secret, target.owner, ("subscribe",), ttl_s=6 * 3600),
+            mint_token(target.secret, "bench-engine", ("publish",), ttl_s=6 * 3600))
