@@ -11,7 +11,6 @@ import typer
 from diagops.cli.config import load_for_command
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
 from diagops.cli.urls import checked_url
-from diagops.spec.durations import duration_seconds
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
 
@@ -122,6 +121,7 @@ def status(
     """
     from diagops.alerts.slis import burn_windows
     from diagops.alerts.status import evaluate
+    from diagops.spec.durations import duration_seconds  # not at the top: the spec package is slow to import
 
     if watch and json_out:
         raise CommandError("--watch and --json do not go together", EXIT_USAGE)

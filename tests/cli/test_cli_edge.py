@@ -188,7 +188,7 @@ def test_the_file_must_be_valid_on_its_own_even_where_a_flag_overrides_it(tmp_pa
 
 
 def test_serve_prints_no_ready_token_when_it_cannot_start():
-    from tests.servicekit import free_port
+    from diagops.procs.ports import free_port
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from diagops.cli import context
+from diagops.procs.ports import free_port
 from tests.cli.test_cli_edge import diagops
 from tests.cli.test_client_resilience import interrupted_run
-from tests.servicekit import REPO, SECRET, free_port, serve_process
+from tests.servicekit import REPO, SECRET, serve_process
 
 
 def readme_rows() -> dict[int, str]:
