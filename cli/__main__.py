@@ -15,26 +15,41 @@ def _is_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
+def _is_spec_error(exc: BaseException) -> bool:
+    """Without importing the spec (slow, and `--help` needs none of it): a SpecError can only
+    have been raised once its module was loaded."""
+    load = sys.modules.get("diagops.spec.load")
+    return load is not None and isinstance(exc, load.SpecError)
+
+
+def _usage_line(exc: BaseException) -> str:
+    """Click's usage block (usage, hint, blank, error) as the one line every other error is."""
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    return f"{message} (see '{ctx.command_path} --help')" if message and ctx is not None else message
+
+
+def _traceback_if(debug: bool) -> None:
+    """--debug adds the traceback of the exception being handled; it never changes the exit code."""
+    if debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected failures print one line, tracebacks only with --debug."""
     from diagops.cli import app
     from diagops.cli.context import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
-    from diagops.spec import SpecError
 
     args = sys.argv[1:] if argv is None else argv
     debug = _debug_requested(args)
     try:
         result = app(args=args, prog_name="diagops", standalone_mode=False)
     except CommandError as exc:
-        if debug:
-            raise
+        _traceback_if(debug)
         print(f"diagops: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except SpecError as exc:
-        if debug:
-            raise
-        print(f"diagops: error: config: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("diagops: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -43,14 +58,20 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, typer.Exit):
             return exc.exit_code
+        if _is_spec_error(exc):
+            _traceback_if(debug)
+            print(f"diagops: error: config: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if _is_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
+            _traceback_if(debug)
+            line = _usage_line(exc)
+            if line:  # none when the "error" is the help shown for a bare command group
+                print(f"diagops: error: {line}", file=sys.stderr)
             return exc.exit_code  # type: ignore[attr-defined]
         if isinstance(exc, typer.Abort):
             print("diagops: aborted", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if debug:
-            raise
+        _traceback_if(debug)
         print(
             f"diagops: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             file=sys.stderr,

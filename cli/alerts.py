@@ -63,11 +63,11 @@ def generate(
             context.console.print(f"{out} and {runbook} match the spec.", highlight=False)
         return
     if not json_out:
-        context.console.print(
-            f"wrote {out} ({len(groups)} groups, {recordings} recording rules, {len(alerts)} alerts) and {runbook}"
-            + ("" if changed else " (unchanged)"),
-            highlight=False,
-        )
+        what = f"{len(groups)} groups, {recordings} recording rules, {len(alerts)} alerts"
+        current = [str(p) for p in (out, runbook) if str(p) not in changed]
+        said = ([f"wrote {' and '.join(changed)}"] if changed else []) + (
+            [f"{' and '.join(current)} already match{'es' if len(current) == 1 else ''} the spec"] if current else [])
+        context.console.print(f"{'; '.join(said)} ({what})", highlight=False)
 
 
 @app.command("test")

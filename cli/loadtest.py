@@ -18,7 +18,8 @@ from typing import Any, Optional
 import typer
 
 from diagops.cli.config import duration_flag, load_for_command, resolve_secret
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, get_context
+from diagops.cli.urls import checked_url
 from diagops.loadtests import outputs
 
 DEFAULT_OUT = Path("reports/out/loadtest")
@@ -63,8 +64,9 @@ def loadtest(
         raise CommandError("--workers must be 0 (one process) or more", EXIT_USAGE)
     if spawn_rate is not None and spawn_rate <= 0:
         raise CommandError("--spawn-rate must be above 0", EXIT_USAGE)
-    spec = load_for_command(config, {"loadtest.users": users, "loadtest.spawn_rate": spawn_rate,
-                                     "loadtest.duration_s": duration_s})
+    spec = load_for_command(config, {"loadtest.users": ("--users", users),
+                                     "loadtest.spawn_rate": ("--spawn-rate", spawn_rate),
+                                     "loadtest.duration_s": ("--duration", duration_s)})
     if worker:
         raise typer.Exit(_run_workers(context, spec, master_host, master_port, max(workers, 1), out, token))
     if master_host is not None:
@@ -73,6 +75,8 @@ def loadtest(
     if bind is not None and workers < 1:
         raise CommandError("--master-bind needs --workers N: how many remote workers to wait for", EXIT_USAGE)
 
+    if ui:
+        _require_free_port(ui_port, "--ui-port")
     from diagops.loadtests.embedded import EmbeddedService, ServiceError, check_reachable
     from diagops.push.auth import random_secret
 
@@ -92,14 +96,27 @@ def loadtest(
                 document = _execute(context, spec, replace(plan, host=service.url), env,
                                     embedded=True, engine_speed=speed, json_output=json_output)
         else:
-            if not host.startswith(("http://", "https://")):
-                raise CommandError(f"--host must be an http:// or https:// URL (got {host!r})", EXIT_USAGE)
+            checked_url(host, "--host")
             _tokens(env, spec, token, token_secret)
             check_reachable(host)
             document = _execute(context, spec, plan, env, embedded=False, engine_speed=None, json_output=json_output)
     except ServiceError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
     raise typer.Exit(document["verdict"]["exit_code"])
+
+
+def _require_free_port(port: int, flag: str, host: str = "127.0.0.1") -> None:
+    """Found before anything starts: otherwise Locust's UI fails inside the run, which then
+    looks like a failed load test rather than the environment's problem."""
+    import errno
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise CommandError(f"{flag} {port}: port {port} on {host} {reason}", EXIT_ENVIRONMENT) from None
 
 
 def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: int,
@@ -115,6 +132,7 @@ def _plan(spec: Any, host: str, out: Path, *, workers: int, ui: bool, ui_port: i
         master_port=free_port() if workers and bind is None else 5557,
         stop_timeout_s=lt.final_timeout_s,  # a running diagnosis may reach its final event
         think_time_s=(lt.think_min_s, lt.think_max_s), weights=lt.weights.model_dump(),
+        brands=lt.brands.count, brand_skew=lt.brands.skew,
         final_timeout_s=lt.final_timeout_s, ping_timeout_s=lt.ping_timeout_s, token_algorithm=spec.auth.algorithm,
     )
 
@@ -127,12 +145,16 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
     started_at = utc_timestamp()
     if plan.ui:
         context.err_console.print(f"Locust web UI: http://127.0.0.1:{plan.ui_port}")
-    if json_output:
-        code, timed_out = session.run_generator(plan, env)
-    else:
-        code, timed_out = _run_live(context, plan, env)
+    interrupted = False
+    try:
+        if json_output:
+            code, timed_out = session.run_generator(plan, env)
+        else:
+            code, timed_out = _run_live(context, plan, env)
+    except KeyboardInterrupt:  # run_generator has stopped the generator, which wrote what it had
+        code, timed_out, interrupted = None, False, True
     info = session.run_info(plan, embedded=embedded, engine_speed=engine_speed, started_at=started_at,
-                            generator_exit=code, timed_out=timed_out)
+                            generator_exit=code, timed_out=timed_out, interrupted=interrupted)
     try:
         document = session.collect(plan, spec, info)
     except session.GeneratorError as exc:
@@ -144,6 +166,8 @@ def _execute(context: Any, spec: Any, plan: Any, env: dict[str, str], *, embedde
 
         context.console.print(final_tables(document))
         context.console.print(f"Reports in {plan.out}/ ({outputs.SUMMARY}, {outputs.RESULTS}, {outputs.LOCUST_HTML})", highlight=False)
+    if interrupted:
+        raise CommandError(f"interrupted: partial results in {plan.out / outputs.RESULTS}", EXIT_INTERRUPTED)
     return document
 
 
@@ -153,7 +177,7 @@ def _run_live(context: Any, plan: Any, env: dict[str, str]) -> tuple[int | None,
     from diagops.loadtests import session
     from diagops.loadtests.console import LiveState
 
-    state = LiveState(plan.out / outputs.TIMESERIES, plan.duration_s, plan.users)
+    state = LiveState(plan.out / outputs.TIMESERIES, plan.duration_s, plan.users, plan.stop_timeout_s)
     with Live(state.render(), console=context.err_console, refresh_per_second=2, transient=True) as live:
         def tick() -> None:
             state.poll()

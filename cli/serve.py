@@ -12,6 +12,7 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
+from diagops.cli.urls import REDIS_SCHEMES, checked_url
 
 DEMO_USER = "demo"
 
@@ -47,27 +48,32 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the port (needs --redis-url)."),
     jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="File holding the JWT secret."),
 ) -> None:
-    """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT."""
+    """Serve the push service (WebSocket, HTTP API and /metrics on one port) until SIGTERM/SIGINT.
+
+    Frames, endpoints and codes: docs/protocol.md.
+    """
     context = get_context(ctx)
+    if redis_url is not None:
+        checked_url(redis_url, "--redis-url", REDIS_SCHEMES)
     spec = load_for_command(config, {
-        "service.host": host, "service.port": port, "service.log_format": log_format,
-        "service.redis_url": redis_url, "service.workers": workers,
+        "service.host": ("--host", host), "service.port": ("--port", port),
+        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_url),
+        "service.workers": ("--workers", workers),
     })
     if spec.service.workers > 1 and not spec.service.redis_url:
         raise CommandError("--workers above 1 needs a shared store: give --redis-url (or DIAGOPS_REDIS_URL)", EXIT_USAGE)
     secret = resolve_secret(spec, jwt_secret_file)
     from diagops.push.auth import mint_token, random_secret
 
+    ready_note = ""
     if secret is None:
         if spec.service.workers > 1:
             raise CommandError("--workers above 1 needs a configured JWT secret (DIAGOPS_JWT_SECRET or --jwt-secret-file)")
         secret = random_secret()
         token = mint_token(secret, DEMO_USER, ("subscribe", "publish"), ttl_s=24 * 3600, algorithm=spec.auth.algorithm)
-        context.console.print(
-            "[yellow]No JWT secret configured: using a random one for this run.[/]\n"
-            f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}",
-            soft_wrap=True,
-        )
+        # Shown only once the service serves: a token for a service that failed to start misleads.
+        ready_note = ("[yellow]No JWT secret configured: using a random one for this run.[/]\n"
+                      f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}\n")
 
     metrics_dir = _share_metrics_across_workers() if spec.service.workers > 1 else None
     from diagops.push.logs import configure_logging
@@ -92,6 +98,7 @@ def serve(
             if code:
                 raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
         else:
-            run(spec, secret=secret, on_ready=lambda url: context.console.print(f"diagops serving on {url}"))
+            run(spec, secret=secret,
+                on_ready=lambda url: context.console.print(f"{ready_note}diagops serving on {url}", soft_wrap=True))
     except ServeError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None

@@ -9,8 +9,8 @@ from typing import Any, Optional
 import typer
 
 from diagops.cli.config import load_for_command
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
-from diagops.spec.durations import duration_seconds
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.urls import checked_url
 
 STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no data": "yellow"}
 
@@ -101,7 +101,7 @@ def _watch(context: Context, evaluate: Any, url: str, interval: float) -> None:
                 live.update(Group(_table(report, url), _alerts(report)), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
-        return
+        raise CommandError("interrupted", EXIT_INTERRUPTED) from None
 
 
 def status(
@@ -121,6 +121,7 @@ def status(
     """
     from diagops.alerts.slis import burn_windows
     from diagops.alerts.status import evaluate
+    from diagops.spec.durations import duration_seconds  # not at the top: the spec package is slow to import
 
     if watch and json_out:
         raise CommandError("--watch and --json do not go together", EXIT_USAGE)
@@ -130,7 +131,7 @@ def status(
         duration_seconds(window)
     except ValueError:
         raise CommandError(f"--window '{window}' is not a Prometheus duration (e.g. 5m, 1h)", EXIT_USAGE) from None
-    url = prometheus_url.rstrip("/")
+    url = checked_url(prometheus_url, "--prometheus-url").rstrip("/")
     query = prometheus_query(url, timeout)
     context = get_context(ctx)
     if watch:

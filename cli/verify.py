@@ -14,6 +14,7 @@ import typer
 
 from diagops.cli.config import duration_flag, load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
+from diagops.cli.urls import checked_url
 
 DEFAULT_OUT = Path("reports/out/verify")
 # Where `make test` leaves the suite's own results; used when --coverage / --junit are not given.
@@ -66,13 +67,15 @@ def verify(
     from diagops.checks.registry import SelectionError
     from diagops.checks.registry import select as resolve
 
-    spec = load_for_command(spec_path, {"verify.max_input_age_s": duration_flag("--max-age", max_age)})
+    spec = load_for_command(spec_path, {"verify.max_input_age_s": ("--max-age", duration_flag("--max-age", max_age))})
     try:
         resolve(select)
     except SelectionError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    if prometheus_url is not None and not prometheus_url.startswith(("http://", "https://")):
-        raise CommandError(f"--prometheus-url must be an http:// or https:// URL (got {prometheus_url!r})", EXIT_USAGE)
+    if prometheus_url is not None:
+        checked_url(prometheus_url, "--prometheus-url")
+    if target is not None:
+        checked_url(target, "--target")
     inputs = GateInputs(
         loadtest=_existing(loadtest, "--loadtest"), bench=_existing(bench, "--bench"),
         coverage=_existing(coverage, "--coverage") or (DEFAULT_COVERAGE if DEFAULT_COVERAGE.is_file() else None),
@@ -94,8 +97,6 @@ def verify(
                 document = _gate(context, spec, service.url, secret, inputs, select, lang, json_output, embedded=True,
                                  release=release, strict=strict, spec_path=spec_path)
         else:
-            if not target.startswith(("http://", "https://")):
-                raise CommandError(f"--target must be an http:// or https:// URL (got {target!r})", EXIT_USAGE)
             secret = resolve_secret(spec, jwt_secret_file)
             if not secret:
                 raise CommandError("--target needs the service's JWT secret: --jwt-secret-file or DIAGOPS_JWT_SECRET",

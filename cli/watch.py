@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError, Context, get_context
+from diagops.cli.urls import checked_url
 
-DEFAULT_URL = "http://127.0.0.1:8765"
+if TYPE_CHECKING:
+    from diagops.spec import Spec
+
+URL_HELP = ("Base URL of the push service (default: DIAGOPS_URL, else the address `serve` binds: "
+            "service.host and service.port from --config/DIAGOPS_HOST/DIAGOPS_PORT, http://127.0.0.1:8765 built in).")
+# A service bound to every address is reached on loopback from here.
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def register(app: typer.Typer) -> None:
@@ -19,12 +26,19 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
-def _token(token: Optional[str], user: str, config: Optional[Path]) -> str:
+def service_url(url: Optional[str], spec: Spec) -> str:
+    """--url (or DIAGOPS_URL), else the URL of the service `serve` would start with the same settings."""
+    if url:
+        return checked_url(url, "--url")
+    host = _ANY_ADDRESS.get(spec.service.host, spec.service.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{spec.service.port}"
+
+
+def _token(token: Optional[str], user: str, spec: Spec) -> str:
     """--token, else DIAGOPS_TOKEN, else one minted for --user with the configured secret."""
     token = token or os.environ.get("DIAGOPS_TOKEN")
     if token:
         return token
-    spec = load_for_command(config)
     secret = resolve_secret(spec)
     if secret is None:
         raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
@@ -38,6 +52,12 @@ def _command_error(exc: Exception) -> CommandError:
     a service that cannot be reached or gives up is the environment's (3)."""
     status = getattr(exc, "status", None)
     return CommandError(str(exc), EXIT_USAGE if status is not None and 400 <= status < 500 else EXIT_ENVIRONMENT)
+
+
+def _interrupted(execution_id: str, url: str) -> CommandError:
+    """Stopping the watcher does not stop the diagnosis: say so, and how to pick it up again."""
+    return CommandError(f"interrupted: {execution_id} goes on on the server; follow it with "
+                        f"`diagops watch {execution_id} --url {url}`", EXIT_INTERRUPTED)
 
 
 def _follow(context: Context, url: str, token: str, execution_id: str, as_json: bool, timeout: float) -> None:
@@ -60,6 +80,8 @@ def _follow(context: Context, url: str, token: str, execution_id: str, as_json: 
             result = follow(url, token, execution_id, on_event=on_event, timeout=timeout)
     except ClientError as exc:
         raise _command_error(exc) from None
+    except KeyboardInterrupt:
+        raise _interrupted(execution_id, url) from None
     final = result.final or {}
     summary = {"execution_id": execution_id, "event": final.get("event"), "events": len(result.events),
                "reconnects": result.reconnects, "polled": result.polled, "data": final.get("data", {})}
@@ -96,7 +118,7 @@ def _show_final(context: Context, summary: dict[str, Any]) -> None:
 def watch(
     ctx: typer.Context,
     execution_id: str = typer.Argument(..., help="The execution to follow."),
-    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    url: Optional[str] = typer.Option(None, "--url", envvar="DIAGOPS_URL", show_envvar=False, help=URL_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
     user: str = typer.Option("demo", "--user", help="User to mint a token for when none is given."),
     config: Optional[Path] = typer.Option(None, "--config", "-c"),
@@ -108,7 +130,8 @@ def watch(
     Exit codes: 0 complete, 1 the diagnosis ended in error, 2 refused (token, unknown
     execution), 3 service unreachable.
     """
-    _follow(get_context(ctx), url, _token(token, user, config), execution_id, as_json, timeout)
+    spec = load_for_command(config)
+    _follow(get_context(ctx), service_url(url, spec), _token(token, user, spec), execution_id, as_json, timeout)
 
 
 def run(
@@ -117,7 +140,7 @@ def run(
     platform: list[str] = typer.Option([], "--platform", help="AI platform (repeat; default: the engine's list)."),
     question: list[str] = typer.Option([], "--question", help="Question to ask (repeat)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="zh or en."),
-    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the push service."),
+    url: Optional[str] = typer.Option(None, "--url", envvar="DIAGOPS_URL", show_envvar=False, help=URL_HELP),
     token: Optional[str] = typer.Option(None, "--token", help="User token (default: DIAGOPS_TOKEN, or minted)."),
     user: str = typer.Option("demo", "--user"),
     config: Optional[Path] = typer.Option(None, "--config", "-c"),
@@ -135,12 +158,17 @@ def run(
         body["questions"] = question
     if lang:
         body["lang"] = lang
-    resolved = _token(token, user, config)
+    spec = load_for_command(config)
+    url = service_url(url, spec)
+    resolved = _token(token, user, spec)
     try:
         started = start_diagnosis(url, resolved, body)
     except ClientError as exc:
         raise _command_error(exc) from None
-    if not as_json:
-        cached = " (from cache)" if started.get("cached") else ""
-        context.err_console.print(f"started {started['execution_id']}{cached}")
-    _follow(context, url, resolved, started["execution_id"], as_json, timeout)
+    try:
+        if not as_json:
+            cached = " (from cache)" if started.get("cached") else ""
+            context.err_console.print(f"started {started['execution_id']}{cached}")
+        _follow(context, url, resolved, started["execution_id"], as_json, timeout)
+    except KeyboardInterrupt:  # between the start and the follow
+        raise _interrupted(started["execution_id"], url) from None

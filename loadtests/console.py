@@ -21,10 +21,11 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "invalid": "bold yellow", "
 class LiveState:
     """Tails `timeseries.jsonl` as the generator appends to it, one line a second."""
 
-    def __init__(self, path: Path, duration_s: float, users: int) -> None:
+    def __init__(self, path: Path, duration_s: float, users: int, stop_timeout_s: float = 30.0) -> None:
         self.path = path
         self.duration_s = duration_s
         self.users = users
+        self.stop_timeout_s = stop_timeout_s
         self.started = time.monotonic()
         self.latest: dict[str, Any] = {}
         self.failures = 0
@@ -72,9 +73,20 @@ class LiveState:
             f"{ms(progress.get('p99'))} ms",
             Text(str(self.failures), style="red" if self.failures else ""),
             f"{max(cpu.values()):.0f} %" if cpu else "–",
-            f"{left:.0f} s",
+            "–" if row.get("phase") == "stopping" else f"{left:.0f} s",
         )
-        return Group(Text("diagops loadtest (Ctrl-C stops it)", style="bold"), table)
+        parts: list[RenderableType] = [Text("diagops loadtest (Ctrl-C stops it)", style="bold"), table]
+        if row.get("phase") == "stopping":
+            parts.append(Text(self._stopping_line(row, elapsed), style="yellow"))
+        return Group(*parts)
+
+    def _stopping_line(self, row: dict[str, Any], elapsed: float) -> str:
+        """Past the run time the generator waits for the diagnoses still in flight (each user
+        finishes the one it follows), up to the stop timeout: say so, rather than a stuck 0 s."""
+        waiting = int(row.get("users", 0))
+        most = max(self.duration_s + self.stop_timeout_s - elapsed, 0.0)
+        return (f"run time over: {waiting} user{'s' if waiting != 1 else ''} finishing their diagnosis, "
+                f"at most {most:.0f} s more (loadtest.final_timeout_s)")
 
 
 def final_tables(results: dict[str, Any]) -> RenderableType:

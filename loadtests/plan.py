@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,11 @@ class Plan:
     master_port: int = 5557  # where local workers connect (a free port, chosen by the CLI)
     stop_timeout_s: float = 30.0
     think_time_s: tuple[float, float] = (1.0, 3.0)
-    weights: dict[str, int] = field(default_factory=lambda: {"diagnose": 4, "diagnose_cached": 1, "ping": 1})
+    weights: dict[str, int] = field(default_factory=lambda: {"diagnose": 5, "diagnose_cached": 0, "ping": 1})
+    brands: int = 100
+    brand_skew: float = 1.1
+    # New for each run, shared by its master and workers: every run starts with a cold cache.
+    brand_prefix: str = field(default_factory=lambda: f"loadtest-{uuid.uuid4().hex[:8]}")
     final_timeout_s: float = 30.0
     ping_timeout_s: float = 5.0
     token_algorithm: str = "HS256"
@@ -69,6 +74,9 @@ class Plan:
         return [
             "--diagnose-weight", str(self.weights["diagnose"]),
             "--cached-weight", str(self.weights["diagnose_cached"]),
+            "--brands", str(self.brands),
+            "--brand-skew", f"{self.brand_skew:g}",
+            "--brand-prefix", self.brand_prefix,
             "--ping-weight", str(self.weights["ping"]),
             "--think-min", f"{self.think_time_s[0]:g}",
             "--think-max", f"{self.think_time_s[1]:g}",

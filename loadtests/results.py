@@ -43,6 +43,7 @@ class RunInfo:
     finished_at: str
     generator_exit: int | None
     generator_timed_out: bool
+    interrupted: bool = False  # stopped by Ctrl-C: the figures are what it had by then
 
 
 def load_schema() -> dict[str, Any]:
@@ -93,7 +94,8 @@ def build(raw: dict[str, Any], timeseries: list[dict[str, Any]], spec: Spec, run
             "workers": run.workers,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
-            "complete": bool(raw.get("complete")) and not run.generator_timed_out,
+            "complete": bool(raw.get("complete")) and not run.generator_timed_out and not run.interrupted,
+            "interrupted": run.interrupted,
             "scenario": raw.get("options", {}),
         },
         "diagnoses": diagnoses,
@@ -150,6 +152,8 @@ def _diagnoses(counts: dict[str, int]) -> dict[str, Any]:
         "broken_stream": counts["diagnoses_broken"],
         "interrupted": counts["diagnoses_interrupted"],
         "cached": counts["diagnoses_cached"],
+        # What the cache objective judges: of the diagnoses the service accepted, the share its cache answered.
+        "hit_ratio": (counts["diagnoses_cached"] / counts["diagnoses_started"]) if counts["diagnoses_started"] else None,
         "judged": judged,
         "failed": failed,
         "error_rate": (failed / judged) if judged > 0 else None,
@@ -233,6 +237,9 @@ def _thresholds(tally: Collector, diagnoses: dict[str, Any], loss: dict[str, Any
                    diagnoses["error_rate"], "diagnoses not ending in an intact 'complete' / diagnoses judged"),
         _threshold("loss", "loadtest.max_loss", "loss.total", "<=", float(spec.loadtest.max_loss),
                    float(loss["total"]), "events missing from a stream + diagnoses without a final event"),
+        _threshold("cache hit ratio", "slo.cache_hit", "diagnoses.hit_ratio", ">=", slo.cache_hit.min_hit_ratio,
+                   diagnoses["hit_ratio"], "diagnoses answered from the cache / diagnoses started; the traffic's "
+                   "brands follow loadtest.brands"),
         _threshold("sockets held", "loadtest.users", "connections.peak_open", ">=", float(run.users), float(peak),
                    "every requested user held its socket at once"),
     ]
@@ -254,7 +261,9 @@ def _verdict(thresholds: list[dict[str, Any]], generator: dict[str, Any], raw: d
     ]
     if generator["saturated"]:
         reasons.append(generator["warning"])
-    if run.generator_timed_out:
+    if run.interrupted:
+        reasons.append("interrupted (Ctrl-C) before the end of the run: figures are partial")
+    elif run.generator_timed_out:
         reasons.append("the generator overran its time bound and was stopped: figures are partial")
     elif not raw.get("complete"):
         missing = raw.get("workers_missing", 0)

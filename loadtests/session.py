@@ -78,11 +78,12 @@ def collect(plan: Plan, spec: Spec, info: results_mod.RunInfo) -> dict[str, Any]
 
 
 def run_info(plan: Plan, *, embedded: bool, engine_speed: float | None, started_at: str,
-             generator_exit: int | None, timed_out: bool) -> results_mod.RunInfo:
+             generator_exit: int | None, timed_out: bool, interrupted: bool = False) -> results_mod.RunInfo:
     return results_mod.RunInfo(
         host=plan.host, embedded=embedded, engine_speed=engine_speed, users=plan.users,
         spawn_rate=plan.spawn_rate, duration_s=plan.duration_s, workers=plan.workers, out=plan.out,
         started_at=started_at, finished_at=utc_timestamp(), generator_exit=generator_exit, generator_timed_out=timed_out,
+        interrupted=interrupted,
     )
 
 

@@ -55,14 +55,19 @@ def http_json(method: str, url: str, token: str, body: Any = None, timeout: floa
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read())["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            detail = exc.reason
+        detail = _error_message(exc.read()) or exc.reason
         raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {url}: {reason}") from None
+
+
+def _error_message(body: bytes | None) -> str | None:
+    """The `error.message` of a JSON error body (the service's words for a refusal), if there is one."""
+    try:
+        return str(json.loads(body or b"")["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def start_diagnosis(base_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -85,33 +90,43 @@ def follow(
     progress = Progress(execution_id)
     deadline = time.monotonic() + timeout
     failures = 0
-    while progress.final is None and time.monotonic() < deadline:
+    while progress.final is None and _remaining(deadline) > 0:
         try:
             ws = websocket.create_connection(ws_url_for(base_url), header=[f"Authorization: Bearer {token}"],
-                                             timeout=10, skip_utf8_validation=True)
+                                             timeout=min(10.0, _remaining(deadline)), skip_utf8_validation=True)
         except websocket.WebSocketBadStatusException as exc:
             if exc.status_code in (401, 403):
-                raise ClientError(f"the service refused the token (HTTP {exc.status_code})", exc.status_code) from None
+                reason = _error_message(getattr(exc, "resp_body", None)) or "refused the token"
+                raise ClientError(f"the service refused the token (HTTP {exc.status_code}): {reason}",
+                                  exc.status_code) from None
             ws = None
-        except OSError:
+        except (websocket.WebSocketException, OSError):
             ws = None
         if ws is None:
             if progress.reconnects == 0 and not progress.events:
-                return _poll(base_url, token, progress, on_event, deadline, poll_interval)
+                _poll(base_url, token, progress, on_event, deadline, poll_interval)
+                break
             failures += 1
         else:
             try:
                 failures = 0 if _stream(ws, progress, on_event, deadline) else failures + 1
             finally:
                 ws.close()
-        if progress.final is None:
+        if progress.final is None and _remaining(deadline) > 0:
             if failures > max_reconnects:
                 raise ClientError(f"lost the connection {failures} times in a row; giving up")
             progress.reconnects += 1
-            time.sleep(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)])
+            time.sleep(min(RECONNECT_S[min(failures, len(RECONNECT_S) - 1)], _remaining(deadline)))
     if progress.final is None:
-        raise ClientError(f"no final event for {execution_id} within {timeout:.0f}s")
+        how = "polling" if progress.polled else "the socket"
+        raise ClientError(f"no final event for {execution_id} within {timeout:g}s "
+                          f"({len(progress.events)} event(s) via {how}); it may still be running: "
+                          f"diagops watch {execution_id}")
     return progress
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Progress], None] | None, deadline: float) -> bool:
@@ -120,8 +135,9 @@ def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Pro
 
     ws.send(json.dumps({"type": "subscribe", "execution_id": progress.execution_id, "last_seq": progress.last_seq}))
     got = False
-    while progress.final is None and time.monotonic() < deadline:
+    while progress.final is None and _remaining(deadline) > 0:
         try:
+            ws.settimeout(_remaining(deadline))  # the deadline, not the connect timeout, bounds each wait
             raw = ws.recv()
         except (websocket.WebSocketException, OSError):
             return got
@@ -144,11 +160,12 @@ def _poll(base_url: str, token: str, progress: Progress, on_event: Callable[[dic
     """The polling fallback: read stored events after last_seq until the final one."""
     progress.polled = True
     url = f"{base_url.rstrip('/')}/api/v1/executions/{progress.execution_id}/events"
-    while progress.final is None and time.monotonic() < deadline:
-        for frame in http_json("GET", f"{url}?after={progress.last_seq}", token):
+    while progress.final is None and _remaining(deadline) > 0:
+        for frame in http_json("GET", f"{url}?after={progress.last_seq}", token,
+                               timeout=max(0.1, min(10.0, _remaining(deadline)))):
             _accept(frame, progress, on_event)
         if progress.final is None:
-            time.sleep(interval)
+            time.sleep(min(interval, _remaining(deadline)))  # the polling period, bounded by the deadline
     return progress
 
 

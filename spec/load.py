@@ -7,7 +7,7 @@ explicit overrides (CLI flags). Errors name the file and the dotted key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +39,42 @@ def load_spec(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    override_sources: Mapping[str, str] | None = None,
 ) -> Spec:
-    """Build the spec. `path=None` reads ./diagops.yaml when present, else only defaults."""
+    """Build the spec. `path=None` reads ./diagops.yaml when present, else only defaults.
+
+    The file must be valid on its own (a flag must not hide a mistake in it), and an error in a
+    value from the environment or a flag names that variable or flag (`override_sources` names
+    each override's flag), not the file.
+    """
     env = os.environ if env is None else env
     source, data = _read_file(path, env)
     layered = _nested(data)
-    for key, value in _env_values(env).items():
+    _validate(layered, lambda _key: source)
+    sources: dict[str, str] = {}
+    for key, (name, value) in _env_values(env).items():
         _set(layered, key, value)
+        sources[key] = f"environment variable {name}"
     for key, value in (overrides or {}).items():
         if value is not None:
             _set(layered, key, value)
+            sources[key] = (override_sources or {}).get(key, f"override of '{key}'")
+    return _validate(layered, lambda key: _source_of(key, sources) or source)
+
+
+def _validate(layered: dict[str, Any], source_of: Callable[[str], str]) -> Spec:
     try:
         return Spec.model_validate(layered)
     except ValidationError as exc:
-        raise SpecError(f"{source}: {_first_error(exc)}") from None
+        key, message = _first_error(exc)
+        raise SpecError(f"{source_of(key)}: {message}") from None
+
+
+def _source_of(key: str, sources: Mapping[str, str]) -> str | None:
+    """Where the value at dotted `key` came from: the layer that set it or anything under it."""
+    hits = [label for set_key, label in sources.items()
+            if key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + ".")]
+    return ", ".join(dict.fromkeys(hits)) or None
 
 
 def _read_file(path: str | Path | None, env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -86,15 +108,16 @@ def _nested(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
 
 
-def _env_values(env: Mapping[str, str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """Dotted key -> (the variable that set it, its value)."""
+    found: dict[str, tuple[str, Any]] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
             continue
         if name in ENV_ALIASES:
-            found[ENV_ALIASES[name]] = value
+            found[ENV_ALIASES[name]] = (name, value)
         elif "__" in name:
-            found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = _env_scalar(value)
+            found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = (name, _env_scalar(value))
     return found
 
 
@@ -120,9 +143,11 @@ def _set(layered: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """The dotted key of the first error and one readable line about it."""
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in err["loc"])
+    shown = key or "(top level)"
     if err["type"] == "extra_forbidden":
-        return f"unknown key '{key}'"
-    return f"'{key}': {err['msg']} (got {err.get('input')!r})"
+        return key, f"unknown key '{shown}'"
+    return key, f"'{shown}': {err['msg']} (got {err.get('input')!r})"

@@ -10,8 +10,8 @@ from diagops.spec.model_base import Section
 class TaskWeights(Section):
     """How often a simulated user picks each task (Locust task weights)."""
 
-    diagnose: int = Field(4, ge=0, description="a fresh diagnosis: live pushes from the engine")
-    diagnose_cached: int = Field(1, ge=0, description="a repeated request the service answers from its cache")
+    diagnose: int = Field(5, ge=0, description="a diagnosis of a brand drawn from `brands`: live pushes, or the cache")
+    diagnose_cached: int = Field(0, ge=0, description="extra requests for three fixed brands, always cached after the first")
     ping: int = Field(1, ge=0, description="an application ping on the open socket")
 
     @model_validator(mode="after")
@@ -19,6 +19,13 @@ class TaskWeights(Section):
         if self.diagnose + self.diagnose_cached + self.ping == 0:
             raise ValueError("at least one task weight must be above 0")
         return self
+
+
+class BrandsSpec(Section):
+    """The catalogue users draw brands from, per run: popular brands are cache hits, as in real traffic."""
+
+    count: int = Field(100, ge=1, description="distinct brands in a run's catalogue")
+    skew: float = Field(1.1, ge=0, description="Zipf exponent: the k-th brand is asked 1/k^skew as often as the first")
 
 
 class LoadtestSpec(Section):
@@ -30,6 +37,7 @@ class LoadtestSpec(Section):
     think_min_s: float = Field(1.0, ge=0, description="pause between a user's tasks, drawn uniformly")
     think_max_s: float = Field(3.0, ge=0)
     weights: TaskWeights = TaskWeights()
+    brands: BrandsSpec = BrandsSpec()
     ping_timeout_s: float = Field(5.0, gt=0, description="an application ping without a pong by then fails")
     embedded_engine_speed: float = Field(
         10.0, gt=0, description="engine speed of the embedded service (10: a diagnosis takes ~2 s)"

@@ -9,26 +9,37 @@ the result against `diagops.yaml`.
 
 The scenario only: which tasks, how often, with which think time. Each user
 (`user.DiagnosisPushUser`: one socket for its life, reported entries and
-failures) loops over weighted tasks: a fresh diagnosis (the engine runs it and
-pushes live progress), the same with a request the service answers from its
-cache, an application ping. The listeners below add the scenario's options and
+failures) loops over weighted tasks: a diagnosis of a brand drawn from the
+run's skewed catalogue (`loadtests.catalogue`; the engine runs it and pushes
+live progress, or the cache answers a popular brand), optionally requests for
+three fixed brands the cache always answers, an application ping. The listeners below add the scenario's options and
 install this process's `Coordinator`.
 """
 
 from __future__ import annotations
 
+import functools
 import random
-import uuid
 from typing import Any
 
 # First import: gevent monkey-patches the process. Nothing heavy above this line.
 from locust import events, task
 
+from diagops.loadtests.catalogue import BrandCatalogue
 from diagops.loadtests.generator.coordinator import Coordinator
 from diagops.loadtests.generator.options import add_arguments
 from diagops.loadtests.generator.user import DiagnosisPushUser
 
 CACHED_BRANDS = ("diagops-loadtest-cached-a", "diagops-loadtest-cached-b", "diagops-loadtest-cached-c")
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue_for(prefix: str, size: int, skew: float) -> BrandCatalogue:
+    return BrandCatalogue(prefix, size, skew)
+
+
+def _catalogue(options: Any) -> BrandCatalogue:
+    return _catalogue_for(options.brand_prefix, options.brands, options.brand_skew)
 
 
 class DiagnosisSocketUser(DiagnosisPushUser):
@@ -38,10 +49,11 @@ class DiagnosisSocketUser(DiagnosisPushUser):
         options = self.environment.parsed_options
         return random.uniform(options.think_min, options.think_max)
 
-    @task(4)
+    @task(5)
     def fresh_diagnosis(self) -> None:
-        """A fresh request (unique brand): the engine runs it and pushes live progress."""
-        self.diagnose(f"loadtest-{uuid.uuid4().hex[:10]}")
+        """A brand from the run's skewed catalogue: the engine runs it and pushes live progress,
+        unless it completed for someone earlier in the run and the cache answers."""
+        self.diagnose(_catalogue(self.environment.parsed_options).draw())
 
     @task(1)
     def cached_diagnosis(self) -> None:

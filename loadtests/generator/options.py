@@ -7,6 +7,7 @@ Locust's own; their defaults come from `spec.loadtest`, so plain
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from diagops.spec.loadtest import LoadtestSpec
@@ -26,6 +27,12 @@ def add_arguments(parser: Any) -> None:
                        help="weight of a fresh diagnosis (live pushes)")
     group.add_argument("--cached-weight", type=int, default=_DEFAULTS.weights.diagnose_cached,
                        help="weight of a repeated diagnosis the service serves from its cache")
+    group.add_argument("--brands", type=int, default=_DEFAULTS.brands.count,
+                       help="distinct brands users ask about (a Zipf catalogue, new per run)")
+    group.add_argument("--brand-skew", type=float, default=_DEFAULTS.brands.skew,
+                       help="Zipf exponent of the catalogue: brand k is asked 1/k^skew as often as brand 1")
+    group.add_argument("--brand-prefix", default=f"loadtest-{uuid.uuid4().hex[:8]}",
+                       help="prefix of the catalogue's brand names; a new one starts with a cold cache")
     group.add_argument("--ping-weight", type=int, default=_DEFAULTS.weights.ping,
                        help="weight of an application ping on the open socket")
     group.add_argument("--think-min", type=float, default=_DEFAULTS.think_min_s, help="seconds between tasks, min")
@@ -45,6 +52,7 @@ def scenario_options(options: Any) -> dict[str, Any]:
     return {
         "weights": {"diagnose": options.diagnose_weight, "diagnose_cached": options.cached_weight,
                     "ping": options.ping_weight},
+        "brands": {"count": options.brands, "skew": options.brand_skew, "prefix": options.brand_prefix},
         "think_time_s": [options.think_min, options.think_max],
         "final_timeout_s": options.final_timeout,
         "ping_timeout_s": options.ping_timeout,

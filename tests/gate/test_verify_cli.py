@@ -125,7 +125,7 @@ def test_deselected_checks_are_listed_as_deselected_not_passed(target, tmp_path,
     (["--coverage", "/nonexistent/coverage.xml"], SECRET, 2, "--coverage /nonexistent/coverage.xml: no such file"),
     (["--lang", "fr"], SECRET, 2, "--lang must be zh or en (got 'fr')"),
     (["--max-age", "soon"], SECRET, 2, "--max-age: not a duration: 'soon'"),
-    (["--target", "not-a-url"], SECRET, 2, "--target must be an http:// or https:// URL (got 'not-a-url')"),
+    (["--target", "not-a-url"], SECRET, 2, "--target 'not-a-url' is not a URL: the scheme must be http:// or https://"),
     (["--target", "http://127.0.0.1:{port}"], None, 2, "--target needs the service's JWT secret"),
     (["--target", "http://127.0.0.1:{port}"], SECRET, 3, "cannot reach http://127.0.0.1:{port}"),
 ])

@@ -20,7 +20,7 @@ from tests.loadtest.conftest import run_cli
         (["--worker"], "--worker needs --master-host"),
         (["--master-bind", "0.0.0.0:5557"], "--master-bind needs --workers N"),
         (["--master-bind", "nohost", "--workers", "2"], "--master-bind must be HOST:PORT"),
-        (["--host", "127.0.0.1:8765", "--token-secret", "s"], "--host must be an http:// or https:// URL"),
+        (["--host", "127.0.0.1:8765", "--token-secret", "s"], "--host '127.0.0.1:8765' is not a URL"),
         (["--host", "http://127.0.0.1:9", "--users", "0"], "--users"),
         (["--token", "abc"], "only go with --host"),
     ],
@@ -71,3 +71,16 @@ def test_the_embedded_engine_speed_is_the_load_tests_not_the_services(tmp_path: 
     assert run.code == 0, run.stderr
     assert run.results["run"]["engine_speed"] == 25
     assert run.results["latency"]["diagnosis"]["p95"] < 2.0
+
+
+def test_a_taken_ui_port_is_an_environment_error_found_before_the_run(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = run_cli("--ui", "--ui-port", str(port), "--duration", "2s", cwd=tmp_path)
+    assert run.code == 3, run.stderr
+    assert run.stderr.strip().splitlines() == [f"diagops: error: --ui-port {port}: port {port} on 127.0.0.1 is already in use"]
+    assert not (tmp_path / "out" / "results.json").exists() and not (tmp_path / "out" / "service.log").exists()

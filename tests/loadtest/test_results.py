@@ -16,9 +16,11 @@ SPEC = load_spec(env={})
 
 
 def tally(*, progress_s: float = 0.002, diagnoses: int = 50, timed_out: int = 0, errored: int = 0,
-          lost: int = 0) -> Collector:
-    """A run's tally; `lost` events go missing from one stream each (a gap), breaking that diagnosis."""
+          lost: int = 0, cached: int | None = None) -> Collector:
+    """A run's tally; `lost` events go missing from one stream each (a gap), breaking that diagnosis.
+    `cached` of the diagnoses were answered from the service's cache (default 90 % of them)."""
     c = Collector()
+    c.count("diagnoses_cached", round(0.9 * (diagnoses + timed_out)) if cached is None else cached)
     for _ in range(500):
         c.latency_of("progress", progress_s)
     for _ in range(diagnoses):
@@ -129,3 +131,16 @@ def test_fewer_sockets_than_users_fails_sockets_held() -> None:
 def test_a_partial_run_never_passes() -> None:
     document = build(raw(tally(), complete=False))
     assert not document["verdict"]["passed"] and "partial" in document["verdict"]["reasons"][-1]
+
+
+def test_a_hit_ratio_under_the_cache_objective_fails_the_run_and_says_so() -> None:
+    document = build(raw(tally(cached=10)))  # 10 of 50: 20 %
+    row = [t for t in document["thresholds"] if t["name"] == "cache hit ratio"][0]
+    assert row["status"] == "fail" and row["value"] == pytest.approx(0.2) and row["limit"] == 0.8
+    assert row["source"] == "slo.cache_hit" and document["diagnoses"]["hit_ratio"] == pytest.approx(0.2)
+    assert document["verdict"]["exit_code"] == 1
+    assert any(reason.startswith("cache hit ratio: fail") for reason in document["verdict"]["reasons"])
+
+
+def test_a_hit_ratio_at_the_objective_passes() -> None:
+    assert statuses(build(raw(tally(cached=40))))["cache hit ratio"] == "pass"  # 40 of 50: 80 %

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from diagops.loadtests.plan import LOCUSTFILE
 from diagops.loadtests.results import load_schema
 from tests.loadtest.conftest import SECRET, run_cli
 from tests.faultproxy import FaultProxy
+from tests.waiting import wait_for
 
 
 def test_a_short_run_on_the_embedded_service_completes_every_diagnosis(tmp_path: Path) -> None:
@@ -29,6 +31,7 @@ def test_a_short_run_on_the_embedded_service_completes_every_diagnosis(tmp_path:
     assert document == run.results  # --json prints exactly what results.json holds
     d = document["diagnoses"]
     assert d["started"] >= 20 and d["completed"] == d["started"] and d["interrupted"] == 0
+    assert 0 < d["cached"] < d["started"]  # the skewed catalogue repeats its popular brands
     assert document["loss"]["total"] == 0 and document["error_rate"] == 0
     assert document["connections"]["peak_open"] == 20 and document["run"]["embedded"]
     assert {t["status"] for t in document["thresholds"]} == {"pass"}
@@ -137,3 +140,27 @@ def test_the_locust_file_runs_under_plain_locust(tmp_path: Path, lt_service: Emb
     for name in ("connect", "progress", "complete", "diagnosis", "start diagnosis"):
         assert f",{name}," in stats
     assert not (tmp_path / "raw.json").exists()  # without --diagops-out it leaves Locust's files alone
+
+
+def test_ctrl_c_keeps_the_partial_results_marked_interrupted_and_exits_130(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGOPS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "diagops", "loadtest", "--users", "5", "--duration", "60s",
+                             "--json", "--out", str(out)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (out / "timeseries.jsonl").is_file() and (out / "timeseries.jsonl").stat().st_size > 0,
+                 60, "the generator's first sample")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, load_schema())
+    assert json.loads(stdout) == document
+    assert document["run"]["interrupted"] is True and document["run"]["complete"] is False
+    assert document["verdict"]["passed"] is False and any("interrupted" in r for r in document["verdict"]["reasons"])
+    assert "interrupted" in stderr and str(out / "results.json") in stderr
