@@ -14,7 +14,7 @@ from typing import Any
 
 from diagops.checks.inputs import GateInputs
 from diagops.checks.wire import Stream, WireError, follow, strict_loads
-from diagops.push.protocol import ws_url_for
+from diagops.push.protocol import dumps, ws_url_for
 from diagops.spec import Spec
 
 TOKEN_TTL_S = 900.0
@@ -121,7 +121,7 @@ class GateContext:
         ws = await self.connect(self.token(user))
         try:
             for eid in execution_ids:
-                await ws.send_str(_dumps({"type": "subscribe", "execution_id": eid, "last_seq": last_seq}))
+                await ws.send_str(dumps({"type": "subscribe", "execution_id": eid, "last_seq": last_seq}))
             await follow(ws, streams, deadline)
         finally:
             await ws.close()
@@ -138,9 +138,3 @@ class GateContext:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
         raise WireError(f"{execution_id} not final within {self.spec.verify.final_timeout_s:g} s")
-
-
-def _dumps(value: Any) -> str:
-    from diagops.push.protocol import dumps
-
-    return dumps(value)

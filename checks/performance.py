@@ -65,7 +65,7 @@ async def performance_run(ctx: GateContext) -> dict[str, Any]:
     latencies = [lat for s in streams for lat in s.latencies_s]
     run = {
         "sockets": total,
-        "held_at_once": len(ready) if opened.is_set() else len(ready),
+        "held_at_once": len(ready),
         "all_open_at_once": opened.is_set(),
         "diagnoses": total,
         "failed_diagnoses": len(errors) + len(broken),

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from diagops.checks.context import GateContext
 from diagops.checks.model import Outcome, failed, passed
 from diagops.checks.registry import check
+
+
+def _xml_root(path: Path, what: str) -> ET.Element | Outcome:
+    """The parsed file, or the failure that says it is not the XML the check reads."""
+    try:
+        return ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return failed(f"{path}: not {what} ({type(exc).__name__}: {exc})")
 
 
 @check(id="quality.coverage", title_en="Line coverage", title_zh="测试覆盖率", category="quality",
@@ -14,11 +23,13 @@ from diagops.checks.registry import check
 async def coverage(ctx: GateContext) -> Outcome:
     path = ctx.inputs.coverage
     assert path is not None
+    root = _xml_root(path, "a Cobertura coverage.xml")
+    if isinstance(root, Outcome):
+        return root
     try:
-        root = ET.parse(path).getroot()
         ratio = float(root.attrib["line-rate"])
-    except (OSError, ET.ParseError, KeyError, ValueError) as exc:
-        return failed(f"{path}: not a Cobertura coverage.xml with a line-rate ({type(exc).__name__}: {exc})")
+    except (KeyError, ValueError) as exc:
+        return failed(f"{path}: a coverage.xml without a numeric line-rate ({type(exc).__name__}: {exc})")
     objective = ctx.spec.slo.coverage.min_ratio
     lines = {k: root.attrib.get(k) for k in ("lines-valid", "lines-covered")}
     outcome = (passed if ratio >= objective else failed)(
@@ -32,10 +43,9 @@ async def coverage(ctx: GateContext) -> Outcome:
 async def tests_pass(ctx: GateContext) -> Outcome:
     path = ctx.inputs.junit
     assert path is not None
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as exc:
-        return failed(f"{path}: not JUnit XML ({type(exc).__name__}: {exc})")
+    root = _xml_root(path, "JUnit XML")
+    if isinstance(root, Outcome):
+        return root
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     counts = {k: sum(int(s.attrib.get(k, 0) or 0) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
     evidence = {"file": str(path), **counts}

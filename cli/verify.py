@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 
 from diagops.cli.config import duration_flag, load_for_command, resolve_secret
-from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, CommandError, get_context
+from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
 from diagops.cli.urls import checked_url
 
 DEFAULT_OUT = Path("reports/out/verify")
@@ -111,7 +111,7 @@ def verify(
         context.emit_json(document)
     else:
         _print_summary(context, document, out)
-    raise typer.Exit(document["verdict"]["exit_code"] if document["verdict"]["exit_code"] == 0 else EXIT_FAILED)
+    raise typer.Exit(document["verdict"]["exit_code"])
 
 
 def _gate(context: Any, spec: Any, url: str, secret: str, inputs: Any, select: Optional[str], lang: str,
@@ -187,8 +187,8 @@ def _write_outputs(document: dict[str, Any], spec: Any, out: Path, lang: str) ->
         report, result={"pass": "PASSED", "warn": "WARNED", "fail": "FAILED"}[document["verdict"]["result"]],
         passed=[c["id"] for c in checks if c["status"] == "pass"],
         warned=[c["id"] for c in checks if c["status"] == "warn"],
-        failed=[c["id"] for c in checks if c["status"] in ("fail", "skip") and c["required"]]
-        + [c["id"] for c in checks if c["status"] == "fail" and not c["required"]],
+        # A required check with no data fails the release, so the statement counts it as failed.
+        failed=[c["id"] for c in checks if c["status"] == "fail" or (c["status"] == "skip" and c["required"])],
         configuration=[{"name": document["spec"]["source"], "digest": {"sha256": document["spec"]["sha256"]}},
                        {"name": "target", "uri": document["target"]["url"]}],
         url=document["target"]["url"],
