@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from typing import Any
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C as diagops raises it. CPython marks an exact `KeyboardInterrupt` that crosses some
+    of its own C frames as unhandled and, at exit, kills itself with SIGINT even after the CLI
+    caught it and chose exit code 130 (seen under load: `run` then exited -2); a subclass is
+    never so marked, and every `except KeyboardInterrupt` still catches it."""
+
+
+def _raise_interrupted(_signum: int, _frame: Any) -> None:
+    raise Interrupted()
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -44,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     debug = _debug_requested(args)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         result = app(args=args, prog_name="diagops", standalone_mode=False)
     except CommandError as exc:

@@ -31,13 +31,21 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+def _console(stderr: bool) -> Console:
+    """Piped output keeps each message on one line (a path does not break where 80 columns end),
+    so scripts and greps see what a person sees; a terminal still wraps to its width."""
+    console = Console(stderr=stderr)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
 @dataclass
 class Context:
     """Carried on `typer.Context.obj`; built once by the root callback."""
 
     debug: bool = False
-    console: Console = field(default_factory=lambda: Console(stderr=False))
-    err_console: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=lambda: _console(stderr=False))
+    err_console: Console = field(default_factory=lambda: _console(stderr=True))
 
     def emit_json(self, payload: Any) -> None:
         """Machine output goes to stdout alone, one JSON document, nothing else."""
