@@ -19,6 +19,9 @@ app = typer.Typer(
     help="Operations toolkit for the real-time diagnosis push service.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help: Typer's rich help imports rich.markdown and its own renderer, over half of a
+    # `diagops --help` (CPU, 10 runs side by side: 0.35 s before, 0.14 s after, 0.03 s bare Python).
+    rich_markup_mode=None,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

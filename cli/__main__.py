@@ -77,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             _traceback_if(debug)
             print(f"diagops: error: config: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: its help, as Click shows it
+            print(exc.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+            return exc.exit_code  # type: ignore[attr-defined]
         if _is_usage_error(exc):
             _traceback_if(debug)
             line = _usage_line(exc)
-            if line:  # none when the "error" is the help shown for a bare command group
-                print(f"diagops: error: {line}", file=sys.stderr)
+            print(f"diagops: error: {line}", file=sys.stderr)
             return exc.exit_code  # type: ignore[attr-defined]
         if isinstance(exc, typer.Abort):
             print("diagops: aborted", file=sys.stderr)

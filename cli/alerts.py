@@ -14,14 +14,14 @@ from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, Comma
 RULES = Path("alerts/diagops.rules.yml")
 FORMATS = ("prometheus", "prometheus-operator")
 
-app = typer.Typer(name="alerts", help="Generate and test the Prometheus alert rules.", no_args_is_help=True)
+app = typer.Typer(name="alerts", help="Generate and test the Prometheus alert rules.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="alerts")
 
 
-@app.command("generate")
+@app.command("generate", short_help="Write the alert rules and their runbook.")
 def generate(
     ctx: typer.Context,
     spec_path: Optional[Path] = typer.Option(None, "--spec", "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
@@ -70,7 +70,7 @@ def generate(
         context.console.print(f"{'; '.join(said)} ({what})", highlight=False)
 
 
-@app.command("test")
+@app.command("test", short_help="promtool checks and unit tests of the rules.")
 def run_tests(
     ctx: typer.Context,
     rules: Path = typer.Option(RULES, "--rules", help="Rule file to check and test."),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Documented in README.md ("Exit codes").
 EXIT_OK = 0
@@ -32,8 +34,10 @@ class CommandError(Exception):
 
 
 def _console(stderr: bool) -> Console:
-    """Piped output keeps each message on one line (a path does not break where 80 columns end),
+    """Imported here, not at the top: `--help` and most errors never print through rich. Piped output keeps each message on one line (a path does not break where 80 columns end),
     so scripts and greps see what a person sees; a terminal still wraps to its width."""
+    from rich.console import Console
+
     console = Console(stderr=stderr)
     console.soft_wrap = not console.is_terminal
     return console
@@ -44,8 +48,14 @@ class Context:
     """Carried on `typer.Context.obj`; built once by the root callback."""
 
     debug: bool = False
-    console: Console = field(default_factory=lambda: _console(stderr=False))
-    err_console: Console = field(default_factory=lambda: _console(stderr=True))
+
+    @cached_property
+    def console(self) -> Console:
+        return _console(stderr=False)
+
+    @cached_property
+    def err_console(self) -> Console:
+        return _console(stderr=True)
 
     def emit_json(self, payload: Any) -> None:
         """Machine output goes to stdout alone, one JSON document, nothing else."""

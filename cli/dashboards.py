@@ -13,14 +13,14 @@ from diagops.cli.context import EXIT_FAILED, CommandError, get_context
 
 DASHBOARD = Path("dashboards/diagops.json")
 
-app = typer.Typer(name="dashboards", help="Generate the Grafana dashboard.", no_args_is_help=True)
+app = typer.Typer(name="dashboards", help="Generate the Grafana dashboard.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="dashboards")
 
 
-@app.command("generate")
+@app.command("generate", short_help="Write the Grafana dashboard JSON.")
 def generate(
     ctx: typer.Context,
     spec_path: Optional[Path] = typer.Option(None, "--spec", "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),

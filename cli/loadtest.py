@@ -26,7 +26,7 @@ DEFAULT_OUT = Path("reports/out/loadtest")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("loadtest")(loadtest)
+    app.command("loadtest", short_help="Load-test the push service; exit code is the verdict.")(loadtest)
 
 
 def loadtest(

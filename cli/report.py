@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 
 TRUSTED_KEYS = Path("trusted-keys")
 
-app = typer.Typer(name="report", help="Check the signed acceptance report.", no_args_is_help=True)
+app = typer.Typer(name="report", help="Check the signed acceptance report.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="report")
 
 
-@app.command("verify")
+@app.command("verify", short_help="Check the signatures and approvals of a report.")
 def verify(
     ctx: typer.Context,
     report: Path = typer.Argument(..., help="The acceptance report (REPORT.md); its bundle is REPORT.intoto.jsonl beside it."),

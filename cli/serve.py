@@ -18,7 +18,7 @@ DEMO_USER = "demo"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", short_help="Run the push service.")(serve)
 
 
 def _share_metrics_across_workers() -> str | None:

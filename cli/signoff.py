@@ -31,7 +31,8 @@ class DefaultCommandGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(name="signoff", cls=DefaultCommandGroup, no_args_is_help=True,
+app = typer.Typer(name="signoff", cls=DefaultCommandGroup, no_args_is_help=True, rich_markup_mode=None,
+                  short_help="Sign the acceptance report as one approver.",
                   help="`diagops signoff REPORT --role ROLE --key KEY` signs the acceptance report (the default command, "
                        "`sign`); `diagops signoff keygen --name NAME` makes a signing key.")
 
@@ -51,7 +52,7 @@ def attestation_errors() -> Iterator[None]:
         raise CommandError(f"not signed: {exc}", EXIT_FAILED) from None
 
 
-@app.command("sign")
+@app.command("sign", short_help="Sign the report as one approver (the default).")
 def sign(
     ctx: typer.Context,
     report: Path = typer.Argument(..., help="The acceptance report (REPORT.md); its bundle is REPORT.intoto.jsonl beside it."),
@@ -79,7 +80,7 @@ def sign(
     )
 
 
-@app.command("keygen")
+@app.command("keygen", short_help="Make an Ed25519 signing key pair.")
 def keygen(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="Key name: writes NAME.key and NAME.pub."),

@@ -16,7 +16,7 @@ STATE_STYLE = {"ok": "green", "violated": "bold red", "no traffic": "dim", "no d
 
 
 def register(app: typer.Typer) -> None:
-    app.command("status")(status)
+    app.command("status", short_help="Each SLI now against its objective, and firing alerts.")(status)
 
 
 def prometheus_query(url: str, timeout_s: float) -> Any:

@@ -12,7 +12,7 @@ from diagops.cli.context import EXIT_USAGE, CommandError, get_context
 
 
 def register(app: typer.Typer) -> None:
-    app.command("token")(token)
+    app.command("token", short_help="Print a user token for the service.")(token)
 
 
 def ttl_seconds(text: str) -> float:

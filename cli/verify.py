@@ -27,7 +27,7 @@ STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "magen
 
 
 def register(app: typer.Typer) -> None:
-    app.command("verify")(verify)
+    app.command("verify", short_help="The release gate: acceptance checks and their report.")(verify)
 
 
 def _existing(path: Optional[Path], flag: str) -> Optional[Path]:

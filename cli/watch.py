@@ -22,8 +22,8 @@ _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def register(app: typer.Typer) -> None:
-    app.command("watch")(watch)
-    app.command("run")(run)
+    app.command("watch", short_help="Follow a diagnosis to its end.")(watch)
+    app.command("run", short_help="Start a diagnosis and follow it.")(run)
 
 
 def service_url(url: Optional[str], spec: Spec) -> str:
