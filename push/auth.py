@@ -132,7 +132,8 @@ def bearer(header: str | None) -> str | None:
 
 
 def random_secret() -> str:
-    return secrets.token_urlsafe(32)
+    """64 random bytes: long enough for every algorithm the spec allows (HS512 wants 64)."""
+    return secrets.token_urlsafe(64)
 
 
 def read_secret_file(path: str | Path) -> str:

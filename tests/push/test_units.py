@@ -136,3 +136,17 @@ def test_the_verifier_remembers_valid_tokens_but_still_checks_scope_and_expiry()
     with pytest.raises(AuthError) as invalid:
         verifier.verify("not-a-token", need="subscribe")
     assert invalid.value.reason == "invalid" and "not-a-token" not in verifier._valid
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_the_generated_secret_is_long_enough_for_every_algorithm_the_spec_allows(algorithm):
+    # PyJWT warns (and RFC 7518 forbids) HMAC keys shorter than the hash: 64 bytes for HS512.
+    import warnings
+
+    from diagops.push.auth import mint_token, random_secret, verify_token
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        secret = random_secret()
+        token = mint_token(secret, "u1", ["subscribe"], algorithm=algorithm)
+        assert verify_token(token, secret, need="subscribe", algorithm=algorithm).sub == "u1"
