@@ -35,4 +35,4 @@ async def run_gate(spec: Spec, target: str, secret: str, *, inputs: GateInputs, 
         results = await run_checks(chosen, ctx, command, progress)
     finally:
         await ctx.close()
-    return GateRun(results, deselected, verdict(results, spec.verify.score), ctx.run_id)
+    return GateRun(results, deselected, verdict(results, spec.verify.score, ctx.lang), ctx.run_id)

@@ -47,3 +47,13 @@ def test_a_warn_on_a_required_check_only_lowers_the_score():
 def test_manual_items_are_never_scored():
     got = verdict([result("a.one", "pass"), result("review", "manual", required=False)], THRESHOLDS)
     assert (got.result, got.score) == ("pass", 100.0)
+
+
+@pytest.mark.parametrize(("results", "reason"), [
+    ([result("a.one", "pass"), result("auth.refusals", "fail")], "fail: 1 项必需检查失败：auth.refusals"),
+    ([result("a.one", "pass")] * 3 + [result("opt.x", "warn", required=False)],
+     "warn: 得分 87.5 % ≥ 75 %（通过线 90 %）（opt.x 未通过）"),
+    ([result("a.one", "pass"), result("a.two", "pass")], "pass: 得分 100 % ≥ 90 %，2 项检查中 2 项通过"),
+])
+def test_a_zh_report_gives_its_reason_in_chinese_with_the_same_ids_and_numbers(results, reason):
+    assert verdict(results, THRESHOLDS, "zh").reason == reason
