@@ -82,6 +82,10 @@ class Metrics:
         self.frame_errors = Counter(
             f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
         )
+        self.events_published = Counter(
+            f"{PREFIX}_events_published", "Events stored, by the entrance they came in by (http, batch, ws, engine).",
+            ["path"], registry=r,
+        )
         self._sent_by_event = {event: self.messages_sent.labels(event) for event in EVENTS}
         self.ws_disconnections.labels("client")
         for result in ("hit", "miss"):
