@@ -154,3 +154,237 @@ class Publisher:
             return  # the event is stored: a lost duration sample must not fail its publisher
         if snapshot is not None and snapshot.created_at:
             self.metrics.diagnosis_duration.observe(max(update.accepted_at - snapshot.created_at, 0.0))
+
+
+# --------------------------------------------------------------------------- the engine's side
+# What an external engine (or any backend) publishes with: the batch API above, seen from the
+# client. aiohttp is imported when a RemotePublisher starts, so importing this module stays cheap.
+
+RETRY_PAUSES_S: Final = (0.05, 0.2, 0.5, 1.0, 2.0)
+
+
+class PublishFailed(Exception):
+    """An event the service refused (`status` 4xx and its `code`), or could not be given
+    (`status` None: unreachable, or unavailable, after every retry)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "unavailable",
+                 item: PublishItem | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.item = item
+
+
+class RemotePublisher:
+    """Publishes to a running service in batches: `await publish(...)` returns the event's seq.
+
+    Events wait at most `linger_s` (or until `max_batch` are waiting) and leave together in one
+    POST /api/v1/events, one batch at a time, so the events of an execution keep their order.
+    Each event gets an idempotency key when queued: a batch whose answer was lost (connection
+    dropped, 503) is sent again as it was and the service stores each event once. At most
+    `max_queue` events wait; `publish` then waits for room (backpressure) instead of holding
+    unbounded memory. What could not be delivered after every retry raises PublishFailed from
+    its `publish` and is kept in `undelivered`.
+    """
+
+    def __init__(self, base_url: str, token: str, *, linger_s: float = 0.005, max_batch: int = 500,
+                 max_queue: int = 10_000, retry_pauses_s: Iterable[float] = RETRY_PAUSES_S,
+                 timeout_s: float = 10.0) -> None:
+        import asyncio
+
+        self.url = base_url.rstrip("/") + "/api/v1/events"
+        self.token = token
+        self.linger_s = linger_s
+        self.max_batch = max_batch
+        self.retry_pauses_s = tuple(retry_pauses_s)
+        self.timeout_s = timeout_s
+        self.requests = 0  # batches sent, retries included
+        self.undelivered: list[PublishFailed] = []
+        self._room = asyncio.Semaphore(max_queue)
+        self._queue: asyncio.Queue[tuple[PublishItem, asyncio.Future[int]]] = asyncio.Queue()
+        self._session: Any = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._sending = False
+        self._held = 0
+
+    async def __aenter__(self) -> RemotePublisher:
+        import asyncio
+
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def held(self) -> int:
+        """Events accepted and not yet answered (queued, or in the batch being sent): at most max_queue."""
+        return self._held
+
+    async def publish(self, execution_id: str, event: str, data: dict[str, Any], *, owner: str | None = None,
+                      lang: str | None = None) -> int:
+        """The seq the service gave the event; PublishFailed when refused or undeliverable."""
+        import asyncio
+        import uuid
+
+        if self._flusher is None:
+            raise RuntimeError("use `async with RemotePublisher(...)` before publishing")
+        item = PublishItem(execution_id, event, data, owner, lang, uuid.uuid4().hex)
+        await self._room.acquire()
+        self._held += 1
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, done))
+        return await done
+
+    async def close(self) -> None:
+        """Deliver what is queued, then stop."""
+        import asyncio
+
+        if self._flusher is not None:
+            while (self._queue.qsize() or self._sending) and not self._flusher.done():
+                await asyncio.sleep(self.linger_s)
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _flush_forever(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.linger_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), max(deadline - loop.time(), 0)))
+                except asyncio.TimeoutError:
+                    break
+            self._sending = True
+            try:
+                await self._send(batch)
+            finally:
+                self._sending = False
+                for _ in batch:
+                    self._held -= 1
+                    self._room.release()
+
+    async def _send(self, batch: list[tuple[PublishItem, Any]]) -> None:
+        import asyncio
+
+        import aiohttp
+
+        body = {"events": [_item_body(item) for item, _ in batch]}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        waiting = list(batch)
+        problem = "no answer"
+        for pause in (*self.retry_pauses_s, None):
+            self.requests += 1
+            try:
+                async with self._session.post(self.url, json=body, headers=headers) as resp:
+                    answer = await resp.json(content_type=None)
+                    if resp.status == 200:
+                        waiting = self._settle(waiting, answer["results"])
+                        if not waiting:
+                            return
+                        problem = "the store was unavailable"
+                    elif resp.status in (502, 503, 504):
+                        problem = f"HTTP {resp.status}"
+                    else:  # the whole batch refused: a bug or a bad token, not worth retrying
+                        error = (answer or {}).get("error", {}) if isinstance(answer, dict) else {}
+                        self._fail(waiting, error.get("message", f"HTTP {resp.status}"), resp.status,
+                                   error.get("code", "http_error"))
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if pause is None:
+                break
+            await asyncio.sleep(pause)
+            # Only what is still unanswered goes again, in its order; stored ones answer duplicate.
+            body = {"events": [_item_body(item) for item, _ in waiting]}
+        self._fail(waiting, f"not delivered after {len(self.retry_pauses_s) + 1} tries: {problem}", None, "unavailable")
+
+    def _settle(self, batch: list[tuple[PublishItem, Any]], results: list[Result]) -> list[tuple[PublishItem, Any]]:
+        """Resolve each answered item; what the store could not take (503) is kept for a retry."""
+        again = []
+        for (item, done), result in zip(batch, results):
+            if "seq" in result:
+                if not done.done():
+                    done.set_result(result["seq"])
+            elif result.get("status") == 503:
+                again.append((item, done))
+            elif not done.done():
+                error = result.get("error", {})
+                done.set_exception(PublishFailed(error.get("message", "refused"), status=result.get("status"),
+                                                 code=error.get("code", "refused"), item=item))
+        return again
+
+    def _fail(self, batch: list[tuple[PublishItem, Any]], message: str, status: int | None, code: str) -> None:
+        for item, done in batch:
+            failure = PublishFailed(message, status=status, code=code, item=item)
+            if status is None:
+                self.undelivered.append(failure)
+            if not done.done():
+                done.set_exception(failure)
+
+
+def _item_body(item: PublishItem) -> dict[str, Any]:
+    body: dict[str, Any] = {"execution_id": item.execution_id, "event": item.event, "data": item.data,
+                            "idempotency_key": item.idempotency_key}
+    if item.owner is not None:
+        body["owner"] = item.owner
+    if item.lang is not None:
+        body["lang"] = item.lang
+    return body
+
+
+class SyncPublisher:
+    """RemotePublisher for an engine that is not async: its loop runs on a thread of its own.
+    `publish` blocks until the seq is known; `submit` returns a concurrent Future at once, so
+    one thread can keep many events in flight (and batched)."""
+
+    def __init__(self, base_url: str, token: str, **options: Any) -> None:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="diagops-publisher", daemon=True)
+        self._thread.start()
+        self._remote = self._call(self._open(base_url, token, options))
+
+    async def _open(self, base_url: str, token: str, options: dict[str, Any]) -> RemotePublisher:
+        return await RemotePublisher(base_url, token, **options).__aenter__()
+
+    def _call(self, coroutine: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    @property
+    def undelivered(self) -> list[PublishFailed]:
+        return self._remote.undelivered
+
+    def submit(self, execution_id: str, event: str, data: dict[str, Any], **kw: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(self._remote.publish(execution_id, event, data, **kw), self._loop)
+
+    def publish(self, execution_id: str, event: str, data: dict[str, Any], **kw: Any) -> int:
+        return self.submit(execution_id, event, data, **kw).result()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._call(self._remote.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> SyncPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
