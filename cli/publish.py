@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from diagops.cli.config import load_for_command, resolve_secret
+from diagops.cli.config import load_for_command
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
-from diagops.cli.watch import URL_HELP, service_url
+from diagops.cli.watch import URL_HELP, _token, service_url
 
 
 def register(app: typer.Typer) -> None:
@@ -41,24 +40,13 @@ def publish(
     if not isinstance(body, dict):
         raise CommandError("--data must be a JSON object", EXIT_USAGE)
     spec = load_for_command(config)
-    seq = _publish(service_url(url, spec), _publish_token(token, spec), execution_id, event, body, owner, lang)
+    token = _token(token, "engine", spec, scopes=("publish",))
+    seq = _publish(service_url(url, spec), token, execution_id, event, body, owner, lang)
     context = get_context(ctx)
     if as_json:
         context.emit_json({"execution_id": execution_id, "seq": seq})
     else:
         context.console.print(f"{execution_id} seq {seq}", highlight=False)
-
-
-def _publish_token(token: Optional[str], spec: Any) -> str:
-    token = token or os.environ.get("DIAGOPS_TOKEN")
-    if token:
-        return token
-    secret = resolve_secret(spec)
-    if secret is None:
-        raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
-    from diagops.push.auth import mint_token
-
-    return mint_token(secret, "engine", ("publish",), ttl_s=600, algorithm=spec.auth.algorithm)
 
 
 def _publish(url: str, token: str, execution_id: str, event: str, data: dict[str, Any], owner: Optional[str],
