@@ -37,6 +37,7 @@ from benchmarks.nchan import nchan_missing, nchan_server  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
 from benchmarks.variants import link_checkout, parse_variant  # noqa: E402
 from benchmarks.wsload import Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
+from benchmarks.wsload.target import PUBLISH_MODES  # noqa: E402
 
 GOAL_P99_MS = 10.0  # at 1,000 sockets
 GOAL_KIB_PER_IDLE = 20.0
@@ -58,10 +59,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--event-bytes", type=int, default=250, help="size of a pushed frame (default 250)")
     ap.add_argument("--client-procs", type=int, default=1, help="subscriber processes (default 1; +1 publisher)")
     ap.add_argument("--repeat", type=int, default=1, help="run every fan-out pair N times, report median and range")
+    ap.add_argument("--publish", default="http",
+                    help="how our service gets its events, a comma list run side by side: http (one POST per event), "
+                         "batch (the events due within 2 ms in one POST /api/v1/events), ws (publish frames on one "
+                         "socket); reported as diagops, diagops-batch, diagops-ws. Nchan always gets one POST per "
+                         "event (default http)")
     ap.add_argument("--skip-nchan", action="store_true", help="load only our service")
     ap.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH ('-': stdout, table to stderr)")
     ap.add_argument("--profile", metavar="DIR",
-                    help="after the runs, one extra run of our service at the largest socket count under py-spy; "
+                    help="after the runs, one extra run of our service (its first --publish mode) at the largest "
+                         "socket count under py-spy; "
                          "raw stacks and a hot-spot summary go to DIR (not part of the figures)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
                     help="also load `diagops serve` from another checkout PATH (e.g. a git worktree with a "
@@ -97,7 +104,12 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         raise SystemExit("--variant: give each NAME once")
     log_dir = Path(args.keep_logs) if args.keep_logs else Path(tempfile.mkdtemp(prefix="push-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    servers: list[tuple[str, Any]] = [("diagops", diagops_server)]
+    modes = [m for m in args.publish.replace(" ", "").split(",") if m]
+    if not modes or set(modes) - set(PUBLISH_MODES):
+        raise SystemExit(f"--publish: a comma list of {', '.join(PUBLISH_MODES)}")
+    servers: list[tuple[str, Any]] = [
+        (_mode_name(mode), functools.partial(diagops_server, name=_mode_name(mode), publish=mode)) for mode in modes
+    ]
     for variant in variants:
         code = link_checkout(variant.checkout, log_dir / "variants" / variant.name)
         servers.append((variant.name, functools.partial(diagops_server, name=variant.name, code=code)))
@@ -118,7 +130,8 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     "nofile": list(nofile), "python": sys.version.split()[0]},
         "config": {"sockets": sockets, "idle": idle, "seconds": args.seconds, "warmup_s": args.warmup,
                    "period_ms": args.period_ms, "fanout": args.fanout, "event_bytes": args.event_bytes,
-                   "subscriber_procs": args.client_procs, "repeat": args.repeat, "nchan_skipped": skipped},
+                   "subscriber_procs": args.client_procs, "repeat": args.repeat, "nchan_skipped": skipped,
+                   "publish": modes},
         "fanout_runs": [], "idle_runs": [],
     }
     started = time.monotonic()
@@ -148,6 +161,10 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     return doc
 
 
+def _mode_name(mode: str) -> str:
+    return "diagops" if mode == "http" else f"diagops-{mode}"
+
+
 # --------------------------------------------------------------------------- profiling
 
 
@@ -167,7 +184,8 @@ def profile_run(args: argparse.Namespace, log_dir: Path, n: int, out: Path, cons
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     console.print(f"[dim]profile: diagops, {n} sockets, under py-spy ...[/]")
-    result = _fanout(diagops_server, log_dir, n, args, on_window=start)
+    mode = args.publish.replace(" ", "").split(",")[0]  # the first --publish mode is the one profiled
+    result = _fanout(functools.partial(diagops_server, publish=mode), log_dir, n, args, on_window=start)
     proc = spy["p"]
     try:
         proc.wait(timeout=60)
@@ -300,9 +318,12 @@ def _goals(fanout: dict[str, Any], ratios: dict[str, Any], idle: dict[str, Any])
     for n, point in sorted(idle.get("diagops", {}).items(), key=lambda kv: int(kv[0])):
         goals.append({"goal": f"< {GOAL_KIB_PER_IDLE:g} KiB per idle connection at {int(n):,} sockets",
                       "measured": f"{point['kib_per_socket']} KiB", "met": point["kib_per_socket"] < GOAL_KIB_PER_IDLE})
-    for n, r in sorted(((k, v) for k, v in ratios.items() if k.isdigit()), key=lambda kv: int(kv[0])):
+    rows = [("diagops", k, v) for k, v in ratios.items() if k.isdigit()]
+    rows += [(name, k, v) for name, per in ratios.get("variants", {}).items() if name.startswith("diagops-")
+             for k, v in per.items()]
+    for name, n, r in sorted(rows, key=lambda row: (row[0], int(row[1]))):
         worst = r["cpu_per_msg"]["max"]
-        goals.append({"goal": f"CPU per message <= {GOAL_CPU_RATIO:g}x Nchan's at {int(n):,} sockets",
+        goals.append({"goal": f"{name}: CPU per message <= {GOAL_CPU_RATIO:g}x Nchan's at {int(n):,} sockets",
                       "measured": f"{r['cpu_per_msg']['median']:.2f}x (worst {worst:.2f}x)" if worst else "n/a",
                       "met": worst is not None and worst <= GOAL_CPU_RATIO})
     return goals

@@ -25,7 +25,7 @@ BENCH_ENV = {
 @contextmanager
 def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
                    secret: str | None = None, name: str = "diagops", ready_timeout: float = 30.0,
-                   code: Path | None = None) -> Iterator[Target]:
+                   code: Path | None = None, publish: str = "http") -> Iterator[Target]:
     """`diagops serve` (memory store unless `args` say otherwise) until the block ends (SIGTERM).
     Its stdout/stderr go to a log file in `log_dir` (the access log writes a line per publish).
     `code`: a folder whose `diagops/` holds another checkout's code (`variants.link_checkout`);
@@ -36,4 +36,4 @@ def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str,
         extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
     with running_service(lambda port: log_dir / f"{name}-{port}.log", config=os.devnull, args=args, env=extra,
                          cwd=code, ready_timeout_s=ready_timeout, name=name) as service:
-        yield Target(name, "diagops", "127.0.0.1", service.port, (service.pid,), secret=secret)
+        yield Target(name, "diagops", "127.0.0.1", service.port, (service.pid,), secret=secret, publish=publish)

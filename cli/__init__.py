@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from diagops.cli import alerts, dashboards, loadtest, report, serve, signoff, status, token, verify, watch
+from diagops.cli import alerts, dashboards, loadtest, publish, report, serve, signoff, status, token, verify, watch
 from diagops.cli.context import Context
 
 __version__ = "0.1.0"
@@ -50,6 +50,7 @@ def root(
 serve.register(app)
 token.register(app)
 watch.register(app)
+publish.register(app)
 loadtest.register(app)
 alerts.register(app)
 dashboards.register(app)

@@ -34,7 +34,7 @@ def service_url(url: Optional[str], spec: Spec) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{spec.service.port}"
 
 
-def _token(token: Optional[str], user: str, spec: Spec) -> str:
+def _token(token: Optional[str], user: str, spec: Spec, scopes: tuple[str, ...] = ("subscribe",)) -> str:
     """--token, else DIAGOPS_TOKEN, else one minted for --user with the configured secret."""
     token = token or os.environ.get("DIAGOPS_TOKEN")
     if token:
@@ -44,7 +44,7 @@ def _token(token: Optional[str], user: str, spec: Spec) -> str:
         raise CommandError("no token: pass --token (or DIAGOPS_TOKEN), or set DIAGOPS_JWT_SECRET to mint one", EXIT_USAGE)
     from diagops.push.auth import mint_token
 
-    return mint_token(secret, user, ("subscribe",), ttl_s=3600, algorithm=spec.auth.algorithm)
+    return mint_token(secret, user, scopes, ttl_s=3600, algorithm=spec.auth.algorithm)
 
 
 def _command_error(exc: Exception) -> CommandError:

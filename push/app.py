@@ -42,7 +42,7 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     publisher = Publisher(store, metrics, cache_ttl_s=spec.cache.ttl_s)
     controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
 
-    app = web.Application(middlewares=[_json_errors], client_max_size=spec.limits.max_frame_bytes)
+    app = web.Application(middlewares=[_json_errors], client_max_size=max(spec.limits.max_frame_bytes, spec.limits.max_batch_bytes))
     app[SPEC] = spec
     app[METRICS] = metrics
     app[STORE] = store

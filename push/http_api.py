@@ -13,16 +13,17 @@ from aiohttp import web
 
 from diagops.push.diagnosis import InvalidRequest, parse_request
 from diagops.push.engine import queued_event
-from diagops.push.http_util import authenticate, json_error, json_refusal, read_json
+from diagops.push.http_util import authenticate, json_error, json_refusal, json_text, read_json
 from diagops.push.keys import CONNECTIONS, ENGINE, METRICS, PUBLISHER, READY_CHECK, SPEC, STORE
-from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
+from diagops.push.lifecycle import PublishRefused, Snapshot
+from diagops.push.publishing import MAX_IDEMPOTENCY_KEY, parse_item
 from diagops.push.auth import Claims
 from diagops.push.protocol import EXECUTION_ID_RULE, MAX_AFTER, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, valid_execution_id
 from diagops.push.store.base import StoreUnavailable
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 1.0
-MAX_IDEMPOTENCY_KEY = 200
+SINGLE_FIELDS = frozenset({"event", "data", "owner", "lang"})  # the id is in the path, the key in a header
 
 
 @routes.post("/api/v1/diagnoses")
@@ -106,29 +107,43 @@ async def publish_event(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         return json_error(400, "bad_request", "the body must be a JSON object")
-    unknown = set(body) - {"event", "data", "owner", "lang"}
-    if unknown:
-        return json_error(400, "bad_request", f"unknown field '{sorted(unknown)[0]}'")
-    data = body.get("data", {})
-    owner = body.get("owner")
-    lang = body.get("lang")
-    if isinstance(data, dict):  # owner / lang may also ride inside data
-        data = dict(data)
-        owner = owner or data.pop("owner", None)
-        lang = lang or data.pop("lang", None)
-    if owner is not None and (not isinstance(owner, str) or not owner):
-        return json_error(400, "bad_request", "'owner' must be a non-empty string")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         return json_error(400, "bad_request", f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     try:
-        update = await request.app[PUBLISHER].publish(execution_id, body.get("event"), data,
-                                                      owner=owner, lang=lang, idempotency_key=key)
-    except AlreadyStored as retry:
-        return web.json_response({"seq": retry.seq, "duplicate": True}, status=202)
+        item = parse_item(body, allowed=SINGLE_FIELDS, execution_id=execution_id, idempotency_key=key)
     except PublishRefused as exc:
         return json_error(exc.status, exc.code, exc.message)
-    return web.json_response({"seq": update.seq}, status=202)
+    result = await request.app[PUBLISHER].publish_item(item, path="http")
+    if "error" in result:
+        if result["status"] == 503:
+            raise StoreUnavailable(result["error"]["message"])  # the middleware's one 503, with Retry-After
+        return json_error(result["status"], **result["error"])
+    return json_text(result, status=202)
+
+
+@routes.post("/api/v1/events")
+async def publish_events(request: web.Request) -> web.Response:
+    """Many events for many executions in one request: the publish API's cost per request paid
+    once per batch. The envelope is checked whole before anything is stored."""
+    authenticate(request, SCOPE_PUBLISH)
+    limits = request.app[SPEC].limits
+    body = await read_json(request, max_bytes=limits.max_batch_bytes)
+    if not isinstance(body, dict):
+        return json_error(400, "bad_request", "the body must be a JSON object")
+    unknown = set(body) - {"events"}
+    if unknown:
+        return json_error(400, "bad_request", f"unknown field '{sorted(unknown)[0]}'")
+    events = body.get("events")
+    if not isinstance(events, list):
+        return json_error(400, "bad_request", "'events' must be a list of event objects")
+    if len(events) > limits.max_batch_events:
+        return json_error(400, "bad_request", f"at most {limits.max_batch_events} events in one request")
+    for index, item in enumerate(events):
+        if not isinstance(item, dict):
+            return json_error(400, "bad_request", f"events[{index}] must be an object")
+    results = await request.app[PUBLISHER].publish_batch(events)
+    return json_text({"results": results})
 
 
 @routes.get("/healthz")

@@ -82,7 +82,12 @@ class Metrics:
         self.frame_errors = Counter(
             f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
         )
+        self.events_published = Counter(
+            f"{PREFIX}_events_published", "Events stored, by the entrance they came in by (http, batch, ws, engine).",
+            ["path"], registry=r,
+        )
         self._sent_by_event = {event: self.messages_sent.labels(event) for event in EVENTS}
+        self._store_ops: dict[str, Histogram] = {}
         self.ws_disconnections.labels("client")
         for result in ("hit", "miss"):
             self.cache_requests.labels(result)
@@ -95,8 +100,13 @@ class Metrics:
         self.push_latency.observe(latency_s if latency_s > 0 else 0.0)
 
     def observe_store(self, op: str, seconds: float, ok: bool) -> None:
-        """The store's hook: latency of every call, and errors by operation."""
-        self.store_operation.labels(op).observe(seconds)
+        """The store's hook: latency of every call, and errors by operation. Called for every
+        published event, so each op's histogram child is looked up once (labels() cost 5 % of a
+        batch publish's profile)."""
+        child = self._store_ops.get(op)
+        if child is None:
+            child = self._store_ops[op] = self.store_operation.labels(op)
+        child.observe(seconds)
         if not ok:
             self.store_errors.labels(op).inc()
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Final
+
+import orjson
 
 EVENTS: Final = ("progress", "complete", "error")
 FINAL_EVENTS: Final = frozenset({"complete", "error"})
@@ -51,10 +53,23 @@ def valid_execution_id(value: object) -> bool:
     return isinstance(value, str) and _EXECUTION_ID.fullmatch(value) is not None
 
 
+_last_stamp: list[Any] = [-1, ""]  # (epoch milliseconds, its text): every event in one ms shares it
+_last_second: list[Any] = [-1, ""]  # (epoch second, "YYYY-MM-DDTHH:MM:SS.")
+
+
 def utc_timestamp(epoch: float | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and a Z, as the contract's `timestamp`."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds and a Z, as the contract's `timestamp`. Every published
+    event is stamped, so the text is built once per millisecond (and its date part once per
+    second) instead of a datetime built and formatted per event (5 % of a publish's profile)."""
+    ms = int((time.time() if epoch is None else epoch) * 1000)
+    if ms == _last_stamp[0]:
+        return _last_stamp[1]  # type: ignore[no-any-return]
+    second, millis = divmod(ms, 1000)
+    if second != _last_second[0]:
+        _last_second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))]
+    text = f"{_last_second[1]}{millis:03d}Z"
+    _last_stamp[:] = [ms, text]
+    return text
 
 
 def parse_timestamp(value: str) -> float:
@@ -94,5 +109,10 @@ def error_frame(code: str, message: str, execution_id: str | None = None) -> dic
 
 
 def dumps(obj: Any) -> str:
-    """The one JSON encoding used on the wire (compact, UTF-8 kept as is)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    """The one JSON encoding used on the wire (compact, UTF-8 kept as is). orjson writes the same
+    text several times faster; what it refuses (an integer beyond 64 bits, a non-str key) goes
+    through the standard library, so nothing that encoded before fails now."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -9,13 +9,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from diagops.push import protocol as p
-from diagops.push.auth import AuthError
+from diagops.push.auth import AuthError, Claims
 from diagops.push.connection import Connection
 from diagops.push.http_util import json_error, request_token
 from diagops.push.keys import CONNECTIONS, HUB, METRICS, RATE, SPEC, STORE, VERIFIER
 from diagops.push.metrics import Metrics
 from diagops.push.store.base import StoreUnavailable
 from diagops.push.strict_json import InvalidJson, parse
+from diagops.push.ws_publish import handle_publish
 
 log = logging.getLogger("diagops.ws")
 
@@ -27,7 +28,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     try:
-        claims = app[VERIFIER].verify(request_token(request), need=p.SCOPE_SUBSCRIBE)
+        claims = _verify_any_scope(app, request_token(request))
     except AuthError as exc:
         metrics.auth_failures.labels(exc.reason).inc()
         metrics.ws_refused.labels("auth").inc()
@@ -52,6 +53,30 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         metrics.ws_disconnections.labels(reason).inc()
         log.info("ws closed user=%s remote=%s reason=%s code=%s", conn.user, conn.remote, reason, ws.close_code)
     return ws
+
+
+def _verify_any_scope(app: web.Application, token: str | None) -> Claims:
+    """A socket is for watching (`subscribe`), publishing (`publish`) or both; each frame then
+    checks the scope its action needs."""
+    try:
+        return app[VERIFIER].verify(token, need=p.SCOPE_SUBSCRIBE)
+    except AuthError as exc:
+        if exc.reason != "scope":
+            raise
+    try:
+        return app[VERIFIER].verify(token, need=p.SCOPE_PUBLISH)
+    except AuthError:
+        raise AuthError("scope", "the token lacks the 'subscribe' and the 'publish' scope") from None
+
+
+async def _lacks_scope(app: web.Application, conn: Connection, scope: str) -> bool:
+    """A valid token without the scope a frame needs is refused like a bad one (the contract:
+    4001 on the socket), and counted as an auth failure."""
+    if scope in conn.claims.scopes:
+        return False
+    app[METRICS].auth_failures.labels("scope").inc()
+    await conn.close(p.CLOSE_AUTH, f"the token lacks the '{scope}' scope", reason="auth")
+    return True
 
 
 def _admit(request: web.Request) -> web.Response | None:
@@ -113,8 +138,12 @@ async def handle_frame(app: web.Application, conn: Connection, text: str) -> Non
         _reply_error(metrics, conn, p.MISSING_FIELD, "'type' is required", execution_id)
     elif kind == "ping":
         conn.send_frame({"type": "pong", "timestamp": p.utc_timestamp()})
+    elif kind == "publish":
+        if not await _lacks_scope(app, conn, p.SCOPE_PUBLISH):
+            await handle_publish(app, conn, frame)
     elif kind == "subscribe":
-        await _subscribe(app, conn, frame)
+        if not await _lacks_scope(app, conn, p.SCOPE_SUBSCRIBE):
+            await _subscribe(app, conn, frame)
     elif kind == "unsubscribe":
         unsubscribed = _require_execution_id(metrics, conn, frame)
         if unsubscribed is not None:

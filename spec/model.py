@@ -36,6 +36,8 @@ class LimitsSpec(Section):
     connection_burst: int = Field(200, ge=1)
     max_connections: int = Field(10_000, ge=1)
     max_send_queue_bytes: int = Field(1024 * 1024, ge=1024)
+    max_batch_events: int = Field(1000, ge=1, description="items in one POST /api/v1/events")
+    max_batch_bytes: int = Field(1024 * 1024, ge=1024, description="body of one POST /api/v1/events")
 
 
 class HeartbeatSpec(Section):

@@ -16,12 +16,20 @@ class Target:
     pids: tuple[int, ...]
     secret: str | None = None
     owner: str = "bench"  # diagops: the user that owns the executions and subscribes
+    # diagops: how events are published. "http": one POST per event; "batch": the events due
+    # within one publisher tick in one POST /api/v1/events; "ws": publish frames on one socket.
+    publish: str = "http"
 
     def __post_init__(self) -> None:
         if self.kind not in ("diagops", "nchan"):
             raise ValueError(f"unknown target kind {self.kind!r}")
         if self.kind == "diagops" and not self.secret:
             raise ValueError("a diagops target needs the service's JWT secret")
+        if self.publish not in PUBLISH_MODES or (self.kind == "nchan" and self.publish != "http"):
+            raise ValueError(f"publish mode {self.publish!r} is not one of {PUBLISH_MODES} (Nchan: http only)")
+
+
+PUBLISH_MODES = ("http", "batch", "ws")
 
 
 def tokens_for(target: Target) -> tuple[str | None, str | None]:

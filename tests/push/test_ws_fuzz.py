@@ -27,7 +27,8 @@ from tests.servicekit import ServiceProcess, serve_process, token
 ANSWER_TYPES = {"error", "pong", "subscribed", "unsubscribed"}
 ERROR_CODES = {p.BAD_JSON, p.MISSING_FIELD, p.INVALID_FIELD, p.UNKNOWN_TYPE, p.NOT_FOUND, p.FORBIDDEN,
                p.TOO_MANY_SUBSCRIPTIONS}
-CLOSE_CODES = {1002, 1007, p.CLOSE_TOO_BIG}  # protocol error, text not UTF-8, frame too big
+# protocol error, text not UTF-8, frame too big, a `publish` frame on a subscriber's token
+CLOSE_CODES = {1002, 1007, p.CLOSE_TOO_BIG, p.CLOSE_AUTH}
 CONTROL = "e-control"
 MAX_FRAME = 64 * 1024
 
