@@ -210,6 +210,11 @@ DOCUMENTED_METRICS = {
     "diagops_executions_active": "gauge",
     "diagops_diagnoses_queued": "gauge",
     "diagops_frame_errors_total": "counter",
+    "diagops_store_bytes": "gauge",
+    "diagops_store_max_bytes": "gauge",
+    "diagops_store_executions": "gauge",
+    "diagops_store_evictions_total": "counter",
+    "diagops_store_refusals_total": "counter",
 }
 
 
