@@ -208,7 +208,7 @@ def store_budget_alert(spec: Spec) -> Alert:
                 "an engine that never sends a final event, or more concurrent diagnoses than the budget holds.",
             ),
             mitigate=(
-                "Raise store.max_bytes if the host has memory to spare (the process holds about 2x the budget's count).",
+                "Raise store.max_bytes if the host has memory to spare (in the soak benchmark RSS grew 1.4 MiB per MiB counted).",
                 "Lower store.retention_s, or move to the Redis store (`--redis-url`) to keep history outside the process.",
             ),
         ),
