@@ -179,6 +179,42 @@ def store_alert(spec: Spec) -> Alert:
     )
 
 
+def store_budget_alert(spec: Spec) -> Alert:
+    a, limit = spec.slo.alerting, spec.slo.reliability.max_store_budget_ratio
+    budget = spec.store.max_bytes
+    return Alert(
+        name="DiagopsStoreNearBudget",
+        # max_bytes is 0 where no budget applies (the Redis store): no ratio, no alert.
+        expr=f"{PREFIX}_store_bytes / ({PREFIX}_store_max_bytes > 0) > {limit:g}",
+        severity="warning",
+        for_=a.store_budget_for,
+        summary=f"The memory store of {{{{ $labels.instance }}}} holds {{{{ $value | humanizePercentage }}}} of its budget.",
+        description=(
+            f"{{{{ $labels.instance }}}}'s memory store has held more than {pct(limit)} of store.max_bytes "
+            f"({budget} B) for {a.store_budget_for} (slo.reliability.max_store_budget_ratio). It evicts "
+            "finished executions before store.retention_s, then old events of idle running ones, and refuses new "
+            "diagnoses with 503 store_full once only running streams are left."
+        ),
+        runbook=Runbook(
+            meaning=f"The embedded store stays above {pct(limit)} of store.max_bytes: it is evicting to stay within it.",
+            impact=(
+                "Clients resuming an evicted diagnosis get not_found, a trimmed one replays from where it can "
+                "(`trimmed` on `subscribed`); at the limit new diagnoses are refused 503 store_full."
+            ),
+            diagnose=(
+                STATUS,
+                "Dashboard row Reliability, panel Store budget: bytes against the budget, evictions by reason, refusals.",
+                "Evictions of reason `idle` or any refusals mean running diagnoses, not finished ones, fill the store: "
+                "an engine that never sends a final event, or more concurrent diagnoses than the budget holds.",
+            ),
+            mitigate=(
+                "Raise store.max_bytes if the host has memory to spare (in the soak benchmark RSS grew 1.4 MiB per MiB counted).",
+                "Lower store.retention_s, or move to the Redis store (`--redis-url`) to keep history outside the process.",
+            ),
+        ),
+    )
+
+
 def scrape_alerts(spec: Spec) -> list[Alert]:
     a = spec.slo.alerting
     diagnose = (
@@ -228,5 +264,6 @@ def scrape_alerts(spec: Spec) -> list[Alert]:
 
 
 def operational_group(spec: Spec) -> Group:
-    rules = [cache_alert(spec), *capacity_alerts(spec), *churn_alerts(spec), store_alert(spec), *scrape_alerts(spec)]
+    rules = [cache_alert(spec), *capacity_alerts(spec), *churn_alerts(spec), store_alert(spec), store_budget_alert(spec),
+             *scrape_alerts(spec)]
     return Group(f"{PREFIX}-service-alerts", tuple(rules))

@@ -158,6 +158,14 @@ def reliability(spec: Spec) -> Row:
         Panel("Store errors per second, by operation", f"Failed store calls (0 for operations without errors); "
               f"the objective is under {r.max_store_error_ratio:.0%} of calls.",
               (Query(store_errors, "{{op}}"),), unit="ops", width=6),
+        Panel("Store budget used", f"Memory store bytes over store.max_bytes, per instance; "
+              f"DiagopsStoreNearBudget fires above {r.max_store_budget_ratio:.0%}.",
+              (Query(f"{PREFIX}_store_bytes / ({PREFIX}_store_max_bytes > 0)", "{{instance}}"),), unit="percentunit",
+              thresholds=((r.max_store_budget_ratio, "orange"),), minimum=0.0, maximum=1.0, width=6),
+        Panel("Store evictions and refusals per second", "Events evicted to stay within the budget, by reason "
+              "(finished, idle), and new diagnoses refused 503 store_full.",
+              (Query(_rate(f"{PREFIX}_store_evictions_total", "reason"), "{{reason}}"),
+               Query(_rate(f"{PREFIX}_store_refusals_total"), "refused")), unit="ops", width=6),
         Panel("Authentication failures per second", "Refused tokens, by reason.",
               (Query(_rate(f"{PREFIX}_auth_failures_total", "reason"), "{{reason}}"),), unit="ops", width=12),
         Panel("Targets up", f"Scraped instances of job {spec.slo.alerting.job} that answer.",

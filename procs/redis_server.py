@@ -25,11 +25,12 @@ class RedisServer:
     (what the fault tests rely on); "everysec" is what diagops recommends for production."""
 
     def __init__(self, workdir: Path, port: int | None = None, *, appendfsync: str = "always",
-                 binary: str = REDIS_SERVER) -> None:
+                 binary: str = REDIS_SERVER, options: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.binary = binary
+        self.options = options  # more redis-server arguments, e.g. ("--maxmemory-policy", "allkeys-lru")
         self.executor: Executor | None = None
 
     @property
@@ -48,7 +49,8 @@ class RedisServer:
     def argv(self) -> list[str]:
         # No --logfile: Redis logs to stdout, which the executor writes to redis.log.
         return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no"]
+                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
+                *self.options]
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -27,12 +27,14 @@ from diagops.push.metrics import Metrics
 from diagops.push.open_connections import OpenConnections
 from diagops.push.publishing import Publisher
 from diagops.push.store import Pingable, StoreUnavailable, open_store
+from diagops.push.store.base import Budgeted, StoreFull
 from diagops.push.ws import websocket_handler
 from diagops.spec import Spec
 
 log = logging.getLogger("diagops.app")
 
 RETRY_AFTER_S = "1"  # seconds a client waits before retrying a request the store could not serve
+STORE_FULL_RETRY_AFTER_S = "5"  # running diagnoses must finish (or be delivered) before room is made
 
 def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> web.Application:
     """Build the service from its spec, each part from the parts it needs; nothing starts
@@ -48,7 +50,10 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     app[STORE] = store
     app[READY_CHECK] = store.ping if isinstance(store, Pingable) else None
     app[PUBLISHER] = publisher
-    app[HUB] = Hub(store)
+    app[HUB] = hub = Hub(store)
+    if isinstance(store, Budgeted):  # the hub protects what it has not sent; metrics read the usage
+        store.watch(hub.delivery_floor, metrics.observe_eviction)
+        metrics.watch_store(store.usage)
     app[ENGINE] = SimulatedEngine(spec.engine, controller, publisher.publish, publisher.cache_result)
     app[VERIFIER] = TokenVerifier(secret, spec.auth.algorithm)
     app[RATE] = RateLimiter(spec.limits.connection_rate, spec.limits.connection_burst)
@@ -125,6 +130,9 @@ async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 -
     except StoreUnavailable:
         return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly",
                           **{"Retry-After": RETRY_AFTER_S})
+    except StoreFull:
+        return json_error(503, "store_full", "the service's store is full of running diagnoses; try again shortly",
+                          **{"Retry-After": STORE_FULL_RETRY_AFTER_S})
     except (asyncio.CancelledError, ConnectionError):
         raise  # a client that left mid-request: aiohttp drops it quietly
     except Exception:

@@ -19,11 +19,12 @@ from diagops.push.lifecycle import PublishRefused, Snapshot
 from diagops.push.publishing import MAX_IDEMPOTENCY_KEY, parse_item
 from diagops.push.auth import Claims
 from diagops.push.protocol import EXECUTION_ID_RULE, MAX_AFTER, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, valid_execution_id
-from diagops.push.store.base import StoreUnavailable
+from diagops.push.store.base import Budgeted, StoreUnavailable
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 1.0
 SINGLE_FIELDS = frozenset({"event", "data", "owner", "lang"})  # the id is in the path, the key in a header
+TRIMMED_HEADER = "Diagops-Trimmed"  # the highest seq no longer stored, when above `after`
 
 
 @routes.post("/api/v1/diagnoses")
@@ -95,9 +96,14 @@ async def get_events(request: web.Request) -> web.Response:
     claims = authenticate(request, SCOPE_SUBSCRIBE)
     execution_id, after = _execution_id(request), _after(request)
     snapshot = await _owned_snapshot(request, claims, execution_id)
-    updates = await request.app[STORE].events_after(snapshot.execution_id, after)
+    store = request.app[STORE]
+    updates = await store.events_after(snapshot.execution_id, after)
     body = "[" + ",".join(u.encoded for u in updates) + "]"
-    return web.Response(text=body, content_type="application/json")
+    response = web.Response(text=body, content_type="application/json")
+    trimmed = store.trimmed(snapshot.execution_id) if isinstance(store, Budgeted) else 0
+    if trimmed > after:  # evicted to keep within the budget: the list starts later, and says so
+        response.headers[TRIMMED_HEADER] = str(trimmed)
+    return response
 
 
 @routes.post("/api/v1/executions/{execution_id}/events")

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
-from diagops.push.store.base import Resync, StoreUnavailable, Update
+from diagops.push.store.base import Budgeted, Resync, StoreUnavailable, Update
 
 if TYPE_CHECKING:
     from diagops.push.store.base import Store
@@ -54,6 +54,16 @@ class Hub:
         self.store = store
         self._by_execution: dict[str, dict[Subscriber, Subscription]] = {}
         self._by_subscriber: dict[Subscriber, dict[str, Subscription]] = {}
+        # A store that trims within a budget says where an execution's stored stream now starts.
+        self._trimmed = store.trimmed if isinstance(store, Budgeted) else None
+
+    def delivery_floor(self, execution_id: str) -> int | None:
+        """The lowest seq every subscriber of the execution here has been sent (None: nobody
+        subscribes). A budgeted store may drop events up to it and no further."""
+        subs = self._by_execution.get(execution_id)
+        if not subs:
+            return None
+        return min(sub.delivered for sub in subs.values())
 
     async def run(self) -> None:
         """Consume the store's live feed until cancelled."""
@@ -94,7 +104,13 @@ class Hub:
             raise
         latest = snapshot.seq if snapshot is not None else 0
         sub.delivered = min(last_seq, latest)
-        subscriber.send_frame({"type": "subscribed", "execution_id": execution_id, "seq": latest})
+        frame: dict[str, Any] = {"type": "subscribed", "execution_id": execution_id, "seq": latest}
+        trimmed = self._trimmed(execution_id) if self._trimmed is not None and snapshot is not None else 0
+        if trimmed > sub.delivered:
+            # Events up to `trimmed` were evicted: say so, and replay what is still stored.
+            frame["trimmed"] = trimmed
+            sub.delivered = trimmed
+        subscriber.send_frame(frame)
         if snapshot is not None and snapshot.final and sub.delivered >= latest and not sub.pending:
             self.unsubscribe(subscriber, execution_id)  # nothing left to send, nothing will follow
             return latest

@@ -7,6 +7,8 @@ the global one. No label carries an execution or user id.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -14,6 +16,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from diagops.push.metrics_env import MULTIPROCESS_ENV
 from diagops.push.protocol import EVENTS
 from diagops.spec.histograms import DURATION_BUCKETS, LATENCY_BUCKETS, STORE_BUCKETS
+
+if TYPE_CHECKING:
+    from diagops.push.store.base import StoreUsage
 
 # `_created` series double the exposition and no rule reads them.
 disable_created_metrics()
@@ -86,6 +91,28 @@ class Metrics:
             f"{PREFIX}_events_published", "Events stored, by the entrance they came in by (http, batch, ws, engine).",
             ["path"], registry=r,
         )
+        self.store_bytes = Gauge(
+            f"{PREFIX}_store_bytes", "Bytes the memory store holds, as its budget store.max_bytes counts them.",
+            registry=r, multiprocess_mode="livesum",
+        )
+        self.store_max_bytes = Gauge(
+            f"{PREFIX}_store_max_bytes", "The memory store's budget (store.max_bytes).", registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.store_executions = Gauge(
+            f"{PREFIX}_store_executions", "Executions the memory store holds.", registry=r, multiprocess_mode="livesum",
+        )
+        self.store_evictions = Counter(
+            f"{PREFIX}_store_evictions", "Stored events evicted to stay within store.max_bytes, by reason "
+            "(finished: with their whole finished execution; idle: trimmed from a running one).", ["reason"], registry=r,
+        )
+        self.store_refusals = Counter(
+            f"{PREFIX}_store_refusals", "New executions refused 503 store_full: only running streams were left.",
+            registry=r,
+        )
+        self._store_usage: Callable[[], StoreUsage] | None = None
+        for reason in ("finished", "idle"):
+            self.store_evictions.labels(reason)
         self._sent_by_event = {event: self.messages_sent.labels(event) for event in EVENTS}
         self._store_ops: dict[str, Histogram] = {}
         self.ws_disconnections.labels("client")
@@ -110,7 +137,23 @@ class Metrics:
         if not ok:
             self.store_errors.labels(op).inc()
 
+    def observe_eviction(self, reason: str, count: int) -> None:
+        """A budgeted store's hook: evicted events by reason, and refused executions."""
+        if reason == "refused":
+            self.store_refusals.inc(count)
+        else:
+            self.store_evictions.labels(reason).inc(count)
+
+    def watch_store(self, usage: Callable[[], StoreUsage]) -> None:
+        """Read the store's usage at each scrape rather than on every publish."""
+        self._store_usage = usage
+
     def exposition(self) -> tuple[bytes, str]:
+        if self._store_usage is not None:
+            usage = self._store_usage()
+            self.store_bytes.set(usage.bytes)
+            self.store_executions.set(usage.executions)
+            self.store_max_bytes.set(usage.max_bytes)
         if os.environ.get(MULTIPROCESS_ENV):
             from prometheus_client import multiprocess
 

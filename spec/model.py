@@ -67,6 +67,10 @@ class StoreSpec(Section):
         7 * 24 * 3600.0, gt=0, description="an unfinished execution with no event for this long is dropped"
     )
     max_events_per_execution: int = Field(1000, ge=10)
+    max_bytes: int = Field(
+        256 * 1024 * 1024, ge=64 * 1024,
+        description="memory store budget: stored events and snapshots, in bytes (the Redis store ignores it)",
+    )
 
 
 class Spec(Section):

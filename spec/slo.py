@@ -69,6 +69,9 @@ class ReliabilityObjective(Section):
     max_heartbeat_timeouts_per_min: float = Field(10.0, gt=0)
     max_slow_consumers_per_min: float = Field(5.0, gt=0)
     max_store_error_ratio: float = Field(0.01, gt=0, le=1, description="failed store calls / all store calls")
+    max_store_budget_ratio: float = Field(
+        0.9, gt=0, le=1, description="memory store bytes / store.max_bytes above which eviction cuts retention short",
+    )
 
 
 class BurnRateWindow(Section):
@@ -124,6 +127,7 @@ class AlertingSpec(Section):
     spike_window: Duration = "5m"
     spike_for: Duration = "5m"
     store_for: Duration = "5m"
+    store_budget_for: Duration = "15m"
     down_for: Duration = "1m"
     absent_for: Duration = "5m"
 

@@ -27,6 +27,18 @@ class StoreUnavailable(Exception):
     """The backend cannot be reached; callers answer 503 and change nothing."""
 
 
+class StoreFull(Exception):
+    """A new execution refused because the store is at its memory budget and holds only
+    streams that must not break; callers answer 503 `store_full` and nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUsage:
+    bytes: int  # counted as the store's budget counts them
+    executions: int
+    max_bytes: int
+
+
 @dataclass(frozen=True, slots=True)
 class Update:
     """One stored event, encoded once: the same text goes to every subscriber."""
@@ -152,6 +164,30 @@ class Store(Protocol):
         entry may be evicted before its TTL (the least recently used goes first once
         `cache.max_entries` are held), and a TTL <= 0 or a capacity of 0 stores nothing.
         `cache_get` within the TTL answers an equal list unless the entry was evicted."""
+
+
+DeliveryFloor = Callable[[str], "int | None"]
+"""execution id -> the lowest seq every subscriber of it in this process has been sent, or None
+when nobody subscribes: what the store may drop without breaking a stream (the hub answers it)."""
+
+OnEviction = Callable[[str, int], None]
+"""(reason, count): `finished` (count: the stored events of a finished execution dropped whole),
+`idle` (events trimmed from a running one), `refused` (count 1: a new execution turned away)."""
+
+
+@runtime_checkable
+class Budgeted(Protocol):
+    """A store that holds its data in this process within a byte budget (memory). Checked once
+    when the app is built: the hub tells it what it must keep, and metrics read its usage."""
+
+    def usage(self) -> StoreUsage:
+        """Bytes held, executions held, and the budget."""
+
+    def watch(self, delivery_floor: DeliveryFloor, on_eviction: OnEviction) -> None:
+        """Set what protects undelivered events and who hears of each eviction."""
+
+    def trimmed(self, execution_id: str) -> int:
+        """The highest seq of the execution no longer stored (0: its stream is whole)."""
 
 
 @runtime_checkable

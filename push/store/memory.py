@@ -2,11 +2,20 @@
 
 A thin adapter over `_Executions` (plain dicts, tested directly) plus an LRU
 result cache and an in-process broadcast for `listen()`.
+
+Memory is bounded by `max_bytes`, counted from what is held (each stored
+event's text and its UTF-8 bytes, and each snapshot, sized as the frame of the
+event that made it). Over budget, the oldest finished executions go first, then
+the old events of the running executions idle longest; an event a subscriber in
+this process has not been sent is never dropped (the hub says how far each
+execution's slowest subscriber got). When nothing more can go, a new execution
+is refused (StoreFull) while the running ones keep streaming.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -15,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from diagops.push.lifecycle import Snapshot, advance
 from diagops.push.protocol import utc_timestamp
-from diagops.push.store.base import OnOperation, Store, Update, common_settings, guarded
+from diagops.push.store.base import (
+    Budgeted, DeliveryFloor, OnEviction, OnOperation, Store, StoreFull, StoreUsage, Update, common_settings, guarded,
+)
 from diagops.push.store.broadcast import Broadcast
 
 if TYPE_CHECKING:
@@ -28,53 +39,153 @@ class MemoryStoreConfig:
     abandoned_after_s: float = 7 * 24 * 3600.0
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024
+
+
+STUCK_RETRY_S = 0.1  # how soon eviction is tried again after only running streams were left
+
+
+def held_bytes(update: Update) -> int:
+    """What one stored event holds: its text and its UTF-8 bytes, as Python sizes them."""
+    return sys.getsizeof(update.encoded) + sys.getsizeof(update.payload)
+
+
+def _nobody(execution_id: str) -> int | None:
+    return None
+
+
+def _no_eviction(reason: str, events: int) -> None:
+    return None
 
 
 class _Executions:
     """Events and snapshots by execution id; finished ones are kept `retention_s`, unfinished
-    ones until they have been silent for `abandoned_after_s` (an engine that died mid-way)."""
+    ones until they have been silent for `abandoned_after_s` (an engine that died mid-way),
+    and all of them within `max_bytes` (see the module's docstring for the order of eviction).
 
-    def __init__(self, retention_s: float, max_events: int, abandoned_after_s: float = 7 * 24 * 3600.0) -> None:
+    `finished_at` is in the order executions finished and `last_event_at` in the order they
+    were last written to (re-inserted on each event), so the next candidate is always first."""
+
+    def __init__(self, retention_s: float, max_events: int, abandoned_after_s: float = 7 * 24 * 3600.0,
+                 max_bytes: int = 256 * 1024 * 1024) -> None:
         self.retention_s = retention_s
         self.abandoned_after_s = abandoned_after_s
         self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.low_water = max_bytes - max_bytes // 20
         self.snapshots: dict[str, Snapshot] = {}
         self.events: dict[str, list[Update]] = {}
         self.finished_at: dict[str, float] = {}
         self.last_event_at: dict[str, float] = {}
+        self.trimmed: dict[str, int] = {}  # execution -> highest seq no longer stored
+        self.held: dict[str, int] = {}  # execution -> bytes of its stored events
+        self.snapshot_bytes: dict[str, int] = {}
+        self.total_bytes = 0
+        self.delivery_floor: DeliveryFloor = _nobody
+        self.on_eviction: OnEviction = _no_eviction
+        self._stuck_at = -STUCK_RETRY_S  # when make_room last failed: only running streams were left
+        self._stuck_bytes = 0  # and how much the store held then
 
     def append(self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None,
                idempotency_key: str | None = None) -> Update:
         now = time.time()
         timestamp = utc_timestamp(now)
+        current = self.snapshots.get(execution_id)
         snapshot, stored = advance(
-            self.snapshots.get(execution_id), execution_id, event, data,
+            current, execution_id, event, data,
             timestamp=timestamp, now=now, owner=owner, lang=lang, max_events=self.max_events,
             idempotency_key=idempotency_key,
         )
         update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+        size = held_bytes(update)
+        # A new execution must fit under the low-water mark: the last 5 % is the running streams'.
+        limit = self.max_bytes if current is not None else self.low_water
+        if self.total_bytes + size > limit:
+            if self._worth_trying(now) and not self.make_room(size, keep=execution_id):
+                # Nothing more to evict: do not rescan every execution on every event.
+                self._stuck_at, self._stuck_bytes = now, self.total_bytes
+            if current is None and self.total_bytes + size > limit:
+                # Only streams that must not break remain: refuse to start another, rather than grow.
+                self.on_eviction("refused", 1)
+                raise StoreFull(f"the store is at its budget of {self.max_bytes} bytes with only running executions")
         self.snapshots[execution_id] = snapshot
         self.events.setdefault(execution_id, []).append(update)
+        self.held[execution_id] = self.held.get(execution_id, 0) + size
+        # The snapshot holds the latest event's data: its frame is the snapshot's measure.
+        self.total_bytes += size + size - self.snapshot_bytes.get(execution_id, 0)
+        self.snapshot_bytes[execution_id] = size
         if snapshot.final:
             self.finished_at[execution_id] = now
             self.last_event_at.pop(execution_id, None)
         else:
+            self.last_event_at.pop(execution_id, None)  # re-insert: the dict stays in idle order
             self.last_event_at[execution_id] = now
         return update
 
     def after(self, execution_id: str, seq: int) -> list[Update]:
         events = self.events.get(execution_id, [])
-        # seq n sits at index n-1: no scan needed.
-        return events[max(seq, 0):]
+        # seq n sits at index n-1-trimmed: no scan needed.
+        return events[max(seq - self.trimmed.get(execution_id, 0), 0):]
+
+    def _worth_trying(self, now: float) -> bool:
+        """Eviction failed lately: try again after STUCK_RETRY_S, or once 1 % of the budget was
+        written since (new events may be evictable by then)."""
+        return now - self._stuck_at >= STUCK_RETRY_S or self.total_bytes - self._stuck_bytes >= self.max_bytes // 100
+
+    def make_room(self, size: int, *, keep: str) -> bool:
+        """Evict until `size` more bytes fit under the low-water mark (5 % below the budget, so
+        eviction runs in batches rather than on every event): finished executions oldest first
+        (skipping one a subscriber is still being sent), then the delivered events of the
+        executions idle longest, `keep` (the one being written) last. False when it could not
+        get there: what is left is running streams' undelivered events and snapshots."""
+        target = self.low_water - size
+        for eid in list(self.finished_at):
+            if self.total_bytes <= target:
+                return True
+            if self.delivery_floor(eid) is None:
+                self.on_eviction("finished", self.drop(eid))
+        for eid in [*(e for e in self.last_event_at if e != keep), keep]:
+            if self.total_bytes <= target:
+                return True
+            self.trim(eid)
+        return self.total_bytes <= target
+
+    def trim(self, execution_id: str) -> int:
+        """Drop the events of a running execution that every subscriber here has been sent
+        (all of them when nobody subscribes); returns how many went. The snapshot stays, and
+        `trimmed` tells a later subscriber where the stored stream now starts."""
+        events = self.events.get(execution_id)
+        if not events:
+            return 0
+        floor = self.delivery_floor(execution_id)
+        start = self.trimmed.get(execution_id, 0)
+        upto = events[-1].seq if floor is None else min(floor, events[-1].seq)
+        n = upto - start
+        if n <= 0:
+            return 0
+        freed = sum(held_bytes(u) for u in events[:n])
+        del events[:n]
+        self.trimmed[execution_id] = upto
+        self.held[execution_id] -= freed
+        self.total_bytes -= freed
+        self.on_eviction("idle", n)
+        return n
+
+    def drop(self, execution_id: str) -> int:
+        """Forget the execution entirely; returns how many stored events went with it."""
+        self.snapshots.pop(execution_id, None)
+        events = self.events.pop(execution_id, [])
+        self.finished_at.pop(execution_id, None)
+        self.last_event_at.pop(execution_id, None)
+        self.trimmed.pop(execution_id, None)
+        self.total_bytes -= self.held.pop(execution_id, 0) + self.snapshot_bytes.pop(execution_id, 0)
+        return len(events)
 
     def expire(self, now: float) -> int:
         old = [eid for eid, at in self.finished_at.items() if now - at > self.retention_s]
         old += [eid for eid, at in self.last_event_at.items() if now - at > self.abandoned_after_s]
         for eid in old:
-            self.snapshots.pop(eid, None)
-            self.events.pop(eid, None)
-            self.finished_at.pop(eid, None)
-            self.last_event_at.pop(eid, None)
+            self.drop(eid)
         return len(old)
 
 
@@ -109,7 +220,8 @@ class MemoryStore:
     def __init__(self, config: MemoryStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
         self.config = config or MemoryStoreConfig()
         self._executions = _Executions(
-            self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s
+            self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s,
+            self.config.max_bytes,
         )
         self._cache = _LruCache(self.config.cache_max_entries)
         self._feed: Broadcast[Update] = Broadcast()
@@ -119,7 +231,17 @@ class MemoryStore:
     @classmethod
     def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> MemoryStore:
         """Build from `diagops.yaml` settings, as RedisStore.from_spec does."""
-        return cls(MemoryStoreConfig(**common_settings(spec)), on_operation=on_operation)
+        return cls(MemoryStoreConfig(**common_settings(spec), max_bytes=spec.store.max_bytes), on_operation=on_operation)
+
+    def usage(self) -> StoreUsage:
+        return StoreUsage(self._executions.total_bytes, len(self._executions.snapshots), self.config.max_bytes)
+
+    def watch(self, delivery_floor: DeliveryFloor, on_eviction: OnEviction) -> None:
+        self._executions.delivery_floor = delivery_floor
+        self._executions.on_eviction = on_eviction
+
+    def trimmed(self, execution_id: str) -> int:
+        return self._executions.trimmed.get(execution_id, 0)
 
     async def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -175,3 +297,4 @@ class MemoryStore:
 
 
 _: type[Store] = MemoryStore  # static check that MemoryStore satisfies the interface
+_budgeted: type[Budgeted] = MemoryStore

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -58,7 +59,10 @@ from diagops.push.store.base import (
 )
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
+from diagops.push.store.redis_policy import eviction_policy_warning
 from diagops.push.store.redis_scripts import LuaScript
+
+log = logging.getLogger("diagops.store")
 
 if TYPE_CHECKING:
     from diagops.spec import Spec
@@ -160,6 +164,7 @@ class RedisStore:
             await self._client.aclose()
             self._client = None
             raise
+        await self._warn_on_eviction_policy(self._client)
         self._feed = LiveFeed(
             self._client,
             self._channel,
@@ -355,6 +360,17 @@ class RedisStore:
             yield
         finally:
             self._slots.release()
+
+    async def _warn_on_eviction_policy(self, client: Redis) -> None:
+        """Say at start when Redis may evict a live stream's keys (INFO, not CONFIG GET: managed
+        Redis services often rename CONFIG). A Redis that does not say is not second-guessed."""
+        try:
+            info = await asyncio.wait_for(client.info("memory"), self.config.socket_timeout_s)
+        except (RedisError, OSError, asyncio.TimeoutError):
+            return
+        warning = eviction_policy_warning(str(info.get("maxmemory_policy", "")))
+        if warning is not None:
+            log.warning("%s", warning)
 
     async def _timed(self, op: str, awaitable: Awaitable[T]) -> T:
         started = time.perf_counter()

@@ -211,6 +211,11 @@ DOCUMENTED_METRICS = {
     "diagops_diagnoses_queued": "gauge",
     "diagops_frame_errors_total": "counter",
     "diagops_events_published_total": "counter",
+    "diagops_store_bytes": "gauge",
+    "diagops_store_max_bytes": "gauge",
+    "diagops_store_executions": "gauge",
+    "diagops_store_evictions_total": "counter",
+    "diagops_store_refusals_total": "counter",
 }
 
 
