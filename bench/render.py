@@ -89,3 +89,40 @@ def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def latency_tables(doc: dict[str, Any]) -> list[Table]:
+    table = Table(title=f"diagops bench latency: {doc['workload']['diagnoses']} diagnoses, staleness of each update")
+    for column in ("client", "p50", "p95", "p99", "max", "requests", "events", "× socket (p50 / p95)"):
+        table.add_column(column)
+    for row in doc["modes"]:
+        s, imp = row["staleness"], row["improvement"]
+        factor = "—" if imp is None else f"{_times(imp['p50'])} / {_times(imp['p95'])}"
+        table.add_row(row["name"], ms(s["p50_ms"]), ms(s["p95_ms"]), ms(s["p99_ms"]), ms(s["max_ms"]),
+                      str(row["requests"]), str(row["events"]), factor)
+    return [table]
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}×"
+
+
+def latency_markdown(doc: dict[str, Any], out: Path) -> Path:
+    rows = doc["modes"]
+    name = "charts/bench-latency.svg"
+    _write(out / name, grouped_bars_svg(
+        [r["name"] for r in rows],
+        {"p50": [_s(r["staleness"]["p50_ms"]) for r in rows], "p95": [_s(r["staleness"]["p95_ms"]) for r in rows]},
+        "staleness of an update: socket against polling", "seconds"))
+    lines = ["## Update latency: WebSocket against polling", "",
+             "| client | p50 | p95 | max | requests | improvement (p50) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        imp = r["improvement"]
+        lines.append(f"| {r['name']} | {ms(r['staleness']['p50_ms'])} | {ms(r['staleness']['p95_ms'])} | "
+                     f"{ms(r['staleness']['max_ms'])} | {r['requests']} | {'—' if imp is None else _times(imp['p50'])} |")
+    lines += ["", f"![staleness by client]({name})", "", f"Verdict: {verdict_line(doc)}", ""]
+    return _write(out / "bench-latency.md", "\n".join(lines))
+
+
+def _s(value_ms: float | None) -> float | None:
+    return None if value_ms is None else value_ms / 1000.0

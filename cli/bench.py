@@ -201,3 +201,65 @@ def _progress(context: Context, quiet: bool) -> Any:
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=context.err_console, disable=quiet, transient=False)
+
+
+@bench_app.command("latency")
+def latency(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Option(None, "--target", help="Base URL of a running service (default: start the embedded one)."),
+    jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="The target's JWT secret, to mint the benchmark's token."),
+    diagnoses: int = typer.Option(5, "--diagnoses", help="Diagnoses followed at once by every client."),
+    intervals: str = typer.Option("2s,5s,30s", "--intervals", help="Polling intervals of the baseline (the plan's old 2-30 s)."),
+    poll_scale: float = typer.Option(1.0, "--poll-scale", help="Multiply every polling interval by this (0.05 for a quick run)."),
+    engine_speed: Optional[float] = typer.Option(None, "--engine-speed", help="Embedded engine speed (loadtest.embedded_engine_speed, 10: ~2 s a diagnosis)."),
+    timeout: str = typer.Option("5m", "--timeout", help="Give up on diagnoses not final by then."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for bench-latency.json, bench-latency.md and its chart."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
+) -> None:
+    """Staleness of updates over the socket against polling every 2 s / 5 s / 30 s, and the factor.
+
+    Judged against slo.delivery_latency (share of socket updates within threshold_s).
+    """
+    context = get_context(ctx)
+    from diagops.spec.durations import parse_duration
+
+    deadline_s = duration_flag("--timeout", timeout)
+    if diagnoses < 1 or poll_scale <= 0 or (engine_speed is not None and engine_speed <= 0):
+        raise CommandError("--diagnoses must be at least 1, --poll-scale and --engine-speed above 0", EXIT_USAGE)
+    chosen = [v * poll_scale for v in _values(intervals, "--intervals", parse_duration)]
+    if any(v <= 0 for v in chosen):
+        raise CommandError("--intervals must be above 0", EXIT_USAGE)
+    spec = load_for_command(config)
+    secret = _secret_for_target(spec, target, jwt_secret_file)
+    speed = engine_speed or spec.loadtest.embedded_engine_speed
+    from diagops.bench.document import envelope, verdict
+    from diagops.bench.latency_bench import judge, measure
+    from diagops.bench.target import TargetError, embedded_target, remote_target
+    from diagops.push.protocol import utc_timestamp
+
+    slo = spec.slo.delivery_latency
+    started_at = utc_timestamp()
+    salt = secrets.token_hex(4)
+    assert deadline_s is not None
+    try:
+        with _progress(context, json_output) as progress:
+            task = progress.add_task("diagnoses final, all clients", total=diagnoses * (len(chosen) + 1))
+            advance = lambda done: progress.update(task, completed=done)  # noqa: E731
+            if target is None:
+                with embedded_target(out / "service.log", {"DIAGOPS_ENGINE__SPEED": f"{speed:g}"}, config) as service:
+                    rows, share = measure(service, diagnoses, chosen, salt, deadline_s, slo.threshold_s, advance)
+            else:
+                assert secret is not None
+                rows, share = measure(remote_target(target, secret), diagnoses, chosen, salt, deadline_s, slo.threshold_s, advance)
+    except TargetError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+    objectives, problems = judge(rows, share, slo.threshold_s, slo.target, diagnoses)
+    doc = envelope("latency", started_at, utc_timestamp(), {"url": target, "embedded": target is None,
+                                                            "engine_speed": speed if target is None else None})
+    doc.update({"workload": {"diagnoses": diagnoses, "intervals_s": chosen, "poll_scale": poll_scale},
+                "objective": {"threshold_s": slo.threshold_s, "target": slo.target}, "share_within_threshold": share,
+                "modes": rows, "objectives": [o.as_dict() for o in objectives], "verdict": verdict(objectives, problems)})
+    from diagops.bench.render import latency_markdown, latency_tables
+
+    _finish(context, doc, out, json_output, latency_tables(doc), latency_markdown(doc, out))
