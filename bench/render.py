@@ -126,3 +126,30 @@ def latency_markdown(doc: dict[str, Any], out: Path) -> Path:
 
 def _s(value_ms: float | None) -> float | None:
     return None if value_ms is None else value_ms / 1000.0
+
+
+def push_tables(doc: dict[str, Any]) -> list[Table]:
+    table = Table(title=f"diagops bench push: {doc['workload']['watchers_per_diagnosis']} watcher(s) per diagnosis, "
+                        f"capacity {doc['capacity']['sockets'] or 'none'}")
+    for column in ("sockets", "events/s", "p50", "p99", "errors", "CPU µs/event", "RSS", "limited by", "held"):
+        table.add_column(column)
+    for r in doc["steps"]:
+        table.add_row(f"{r['sockets']:,}", f"{r['events_per_s']:,.0f}", ms(r["delivery_p50_ms"]), ms(r["delivery_p99_ms"]),
+                      str(r["errors"]), "—" if r["server_cpu_us_per_event"] is None else f"{r['server_cpu_us_per_event']:.0f}",
+                      f"{r['server_rss_mib']:.0f} MiB", r["limited_by"], "yes" if r["held"] else "no: " + "; ".join(r["broken"]))
+    return [table]
+
+
+def push_markdown(doc: dict[str, Any], out: Path) -> Path:
+    steps = doc["steps"]
+    name = "charts/bench-push.svg"
+    _write(out / name, grouped_bars_svg([f"{r['sockets']:,}" for r in steps],
+                                        {"events/s delivered": [r["events_per_s"] for r in steps]},
+                                        "fan-out: events delivered per second by sockets", "sockets"))
+    lines = ["## Fan-out capacity", "", "| sockets | events/s | p50 | p99 | errors | limited by | held |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['sockets']:,} | {r['events_per_s']:,.0f} | {ms(r['delivery_p50_ms'])} | {ms(r['delivery_p99_ms'])} | "
+              f"{r['errors']} | {r['limited_by']} | {'yes' if r['held'] else 'no'} |" for r in steps]
+    lines += ["", f"Measured capacity: {doc['capacity']['sockets'] or 'none'} sockets. {doc['capacity']['note']}", "",
+              f"![events per second by sockets]({name})", "", f"Verdict: {verdict_line(doc)}", ""]
+    return _write(out / "bench-push.md", "\n".join(lines))

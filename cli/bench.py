@@ -263,3 +263,79 @@ def latency(
     from diagops.bench.render import latency_markdown, latency_tables
 
     _finish(context, doc, out, json_output, latency_tables(doc), latency_markdown(doc, out))
+
+
+@bench_app.command("push")
+def push(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Option(None, "--target", help="Base URL of a running service (default: start the embedded one)."),
+    jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="The target's JWT secret (subscribe and publish tokens)."),
+    start: int = typer.Option(100, "--start", help="Sockets at the first step."),
+    bound: int = typer.Option(2000, "--max-sockets", help="Sockets at the last step (steps go 1-2-5 in between)."),
+    steps: Optional[str] = typer.Option(None, "--steps", help="Explicit socket counts instead, e.g. 100,500,1000."),
+    watchers: int = typer.Option(1, "--watchers", help="Sockets per diagnosis (1: the mini program's case)."),
+    seconds: float = typer.Option(5.0, "--seconds", help="Measured window of each step."),
+    warmup: float = typer.Option(1.0, "--warmup", help="Warm-up of each step before its window."),
+    period: float = typer.Option(1.0, "--period", help="Seconds between two events of one diagnosis."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Directory for bench-push.json, bench-push.md and its chart."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results JSON on stdout (no live view)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
+) -> None:
+    """Fan-out capacity: subscribed sockets raised step by step until delivery breaks the objective.
+
+    Judged against slo.capacity.required_connections; a step holds while delivery p99 is within
+    slo.delivery_latency.threshold_s with no errors.
+    """
+    context = get_context(ctx)
+    if watchers < 1 or seconds <= 0 or warmup < 0 or period <= 0:
+        raise CommandError("--watchers must be at least 1, --seconds and --period above 0, --warmup 0 or more", EXIT_USAGE)
+    from diagops.bench.fanout import climb, run_step, server_settings, step_list
+
+    try:
+        counts = [int(v) for v in _values(steps, "--steps", int)] if steps else step_list(start, bound)
+    except ValueError as exc:
+        raise CommandError(f"--start/--max-sockets: {exc}", EXIT_USAGE) from None
+    if any(b <= a for a, b in zip(counts, counts[1:])) or counts[0] < 1:
+        raise CommandError("--steps must increase and start at 1 or more", EXIT_USAGE)
+    spec = load_for_command(config)
+    secret = _secret_for_target(spec, target, jwt_secret_file)
+    from diagops.bench.document import Objective, envelope, verdict
+    from diagops.bench.target import TargetError, embedded_target, remote_target
+    from diagops.push.protocol import utc_timestamp
+
+    threshold_ms = spec.slo.delivery_latency.threshold_s * 1000
+    started_at = utc_timestamp()
+    try:
+        with _progress(context, json_output) as progress:
+            task = progress.add_task("steps", total=len(counts))
+            advance = lambda done: progress.update(task, completed=done)  # noqa: E731
+
+            def measure(service: Any) -> list[dict[str, Any]]:
+                return climb(counts, lambda n: run_step(service, n, watchers, seconds, period, warmup), threshold_ms, advance)
+
+            if target is None:
+                with embedded_target(out / "service.log", server_settings(), config) as service:
+                    rows = measure(service)
+            else:
+                assert secret is not None
+                rows = measure(remote_target(target, secret))
+    except TargetError as exc:
+        raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+    held = [r for r in rows if r["held"]]
+    last = held[-1]["sockets"] if held else None
+    breaking = next((r for r in rows if not r["held"]), None)
+    note = ("every step held: the capacity is at least the last step" if breaking is None else
+            f"the load client or machine limited the step that broke ({breaking['limited_by']}): a lower bound, not the server's capacity"
+            if breaking["client_limited"] else f"the step of {breaking['sockets']:,} broke ({breaking['limited_by']})")
+    required = spec.slo.capacity.required_connections
+    objectives = [Objective("sockets held", float(last) if last is not None else None, float(required), at_least=True)]
+    doc = envelope("push", started_at, utc_timestamp(), {"url": target, "embedded": target is None,
+                                                         "server_measured": target is None})
+    doc.update({"workload": {"steps": counts, "watchers_per_diagnosis": watchers, "seconds": seconds, "warmup_s": warmup,
+                             "period_s": period},
+                "objective": {"required_connections": required, "delivery_threshold_ms": threshold_ms},
+                "steps": rows, "capacity": {"sockets": last, "client_limited": bool(breaking and breaking["client_limited"]), "note": note},
+                "objectives": [o.as_dict() for o in objectives], "verdict": verdict(objectives, [])})
+    from diagops.bench.render import push_markdown, push_tables
+
+    _finish(context, doc, out, json_output, push_tables(doc), push_markdown(doc, out))
