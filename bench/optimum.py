@@ -51,12 +51,11 @@ def belady_hits(trace: Sequence[Hashable], capacity: int, *, times: Sequence[flo
     hits = 0
     for i, key in enumerate(trace):
         now = times[i] if times is not None else 0.0
-        entry = cached.get(key)
+        entry = cached.pop(key, None)  # re-added below with its next use, if it has one
         if entry is not None and entry[0] == i:
             hits += 1
             expires = entry[1]
         else:
-            cached.pop(key, None)
             expires = now + ttl_s if ttl_s is not None else NEVER
         nxt = _usable_next(next_uses, times, i, expires)
         if nxt is NEVER:
