@@ -15,7 +15,9 @@ def pct(value: float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} ms"
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
 def seconds(value: float | None) -> str:
@@ -26,7 +28,7 @@ def cache_tables(doc: dict[str, Any]) -> list[Table]:
     run = doc["run"]
     ratios, counts = run["hit_ratio"], run["counts"]
     table = Table(title=f"diagops bench cache: {doc['workload']['distribution']} over "
-                        f"{doc['workload']['distinct']} requests, capacity {run['cache']['capacity']}, "
+                        f"{doc['workload']['distinct']} distinct requests, capacity {run['cache']['capacity']}, "
                         f"TTL {run['cache']['ttl_s']:g} s")
     for column in ("figure", "value", "reference"):
         table.add_column(column)
@@ -93,8 +95,9 @@ def _write(path: Path, text: str) -> Path:
 
 def latency_tables(doc: dict[str, Any]) -> list[Table]:
     table = Table(title=f"diagops bench latency: {doc['workload']['diagnoses']} diagnoses, staleness of each update")
-    for column in ("client", "p50", "p95", "p99", "max", "requests", "events", "× socket (p50 / p95)"):
-        table.add_column(column)
+    table.add_column("client", no_wrap=True)
+    for column in ("p50", "p95", "p99", "max", "requests", "events", "× socket p50/p95"):
+        table.add_column(column, no_wrap=column != "× socket p50/p95")
     for row in doc["modes"]:
         s, imp = row["staleness"], row["improvement"]
         factor = "—" if imp is None else f"{_times(imp['p50'])} / {_times(imp['p95'])}"
@@ -131,13 +134,18 @@ def _s(value_ms: float | None) -> float | None:
 def push_tables(doc: dict[str, Any]) -> list[Table]:
     table = Table(title=f"diagops bench push: {doc['workload']['watchers_per_diagnosis']} watcher(s) per diagnosis, "
                         f"capacity {doc['capacity']['sockets'] or 'none'}")
-    for column in ("sockets", "events/s", "p50", "p99", "errors", "CPU µs/event", "RSS", "limited by", "held"):
-        table.add_column(column)
+    for column in ("sockets", "events/s", "p50", "p99", "errors", "CPU µs/event", "RSS", "held"):
+        table.add_column(column, no_wrap=True)
+    limits = Table(title="what limited each step")
+    limits.add_column("sockets", no_wrap=True)
+    limits.add_column("limited by")
+    limits.add_column("broken by")
     for r in doc["steps"]:
         table.add_row(f"{r['sockets']:,}", f"{r['events_per_s']:,.0f}", ms(r["delivery_p50_ms"]), ms(r["delivery_p99_ms"]),
                       str(r["errors"]), "—" if r["server_cpu_us_per_event"] is None else f"{r['server_cpu_us_per_event']:.0f}",
-                      f"{r['server_rss_mib']:.0f} MiB", r["limited_by"], "yes" if r["held"] else "no: " + "; ".join(r["broken"]))
-    return [table]
+                      f"{r['server_rss_mib']:.0f} MiB", "yes" if r["held"] else "no")
+        limits.add_row(f"{r['sockets']:,}", r["limited_by"], "; ".join(r["broken"]) or "—")
+    return [table, limits]
 
 
 def push_markdown(doc: dict[str, Any], out: Path) -> Path:

@@ -21,6 +21,7 @@ from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, Cont
 from diagops.cli.urls import checked_url
 
 DEFAULT_OUT = Path("reports/out/bench")
+DEFAULT_RATE = 200.0  # requests per second of the open model when neither --rate nor --concurrency is given
 bench_app = typer.Typer(help="Benchmarks with their references: cache (vs Belady), latency (vs polling), push (fan-out).",
                         no_args_is_help=True)
 
@@ -64,7 +65,8 @@ def _finish(context: Context, doc: dict[str, Any], out: Path, json_output: bool,
     else:
         for table in tables:
             context.console.print(table)
-        context.console.print(verdict_line(doc))
+        note = (doc.get("capacity") or {}).get("note")
+        context.console.print(verdict_line(doc) + (f" ({note})" if note else ""))
         context.console.print(f"results: {path}  report: {markdown}")
     raise typer.Exit(doc["verdict"]["exit_code"])
 
@@ -124,10 +126,8 @@ def cache(
     keys = _stream(distribution, trace, requests, distinct, alpha, seed)
     from diagops.bench.cache_run import Drive
 
-    plan = Drive(keys, salt=secrets.token_hex(4), rate=rate if concurrency is None else None,
+    plan = Drive(keys, salt=secrets.token_hex(4), rate=(rate or DEFAULT_RATE) if concurrency is None else None,
                  concurrency=concurrency, duration_s=duration_s)
-    if plan.rate is None and plan.concurrency is None:
-        plan = Drive(keys, salt=plan.salt, rate=200.0, duration_s=duration_s)
     doc = _run_cache(context, spec, plan, target, secret, sweep, values, engine_speed, out, config, json_output,
                      {"distribution": distribution, "trace": str(trace) if trace else None, "alpha": alpha if distribution == "zipf" else None,
                       "distinct": len(set(keys)), "requests": len(keys), "rate": plan.rate, "concurrency": plan.concurrency,
@@ -149,7 +149,7 @@ def _stream(distribution: str, trace: Path | None, requests: int, distinct: int,
         recorded = read_trace(trace)
     except TraceError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    return [recorded[i % len(recorded)] for i in range(max(requests, len(recorded)))] if requests > len(recorded) else recorded[:requests]
+    return [recorded[i % len(recorded)] for i in range(requests)]  # cycled or cut to --requests
 
 
 def _run_cache(context: Context, spec: Any, plan: Any, target: str | None, secret: str | None, sweep: str | None,
