@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from diagops.cli import alerts, dashboards, loadtest, publish, report, serve, signoff, status, token, verify, watch
+from diagops.cli import alerts, bench, dashboards, loadtest, publish, report, serve, signoff, status, token, verify, watch
 from diagops.cli.context import Context
 
 __version__ = "0.1.0"
@@ -58,3 +58,4 @@ status.register(app)
 verify.register(app)
 signoff.register(app)
 report.register(app)
+bench.register(app)

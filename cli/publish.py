@@ -13,7 +13,7 @@ from diagops.cli.watch import URL_HELP, _token, service_url
 
 
 def register(app: typer.Typer) -> None:
-    app.command("publish")(publish)
+    app.command("publish", short_help="Publish one event to an execution.")(publish)
 
 
 def publish(

@@ -23,7 +23,7 @@ def diagops(*args: str, env: dict[str, str] | None = None, timeout: float = 30) 
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["serve", "--help"], ["alerts", "--help"],
-                                  ["signoff", "--help"]])
+                                  ["signoff", "--help"], ["bench", "cache", "--help"]])
 def test_help_does_not_import_the_heavy_libraries(argv):
     # The spec's models were about 140 ms of a 0.3 s start, Typer's rich help (rich.markdown and its
     # renderer) about 120 ms more: help needs none of them (pydantic itself is not on the list: Typer

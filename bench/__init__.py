@@ -1,0 +1,1 @@
+"""`diagops bench`: cache-hit, update-latency and fan-out benchmarks with their references."""
