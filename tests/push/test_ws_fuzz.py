@@ -150,3 +150,20 @@ def test_fuzzed_frames_get_defined_answers_while_a_control_subscriber_misses_not
         seqs = control.finish()
         assert seqs == list(range(1, control.published + 1))
         assert "Traceback" not in service.log(), "the service logged an unhandled error"
+
+
+def test_a_frame_over_the_limit_is_closed_1009_with_a_clean_handshake_not_a_reset(tmp_path):
+    # Closing while unread bytes of the frame sat in the service's socket made its kernel send a
+    # reset, which can beat the close frame to the client and fails the client's close reply; the
+    # service now reads the whole frame first, so the client's reply goes through and it sees EOF.
+    with fuzz_target(tmp_path) as service:
+        for _ in range(5):
+            ws = websocket.create_connection(f"{service.ws_url}?token={token('mallory')}", timeout=10)
+            try:
+                ws.send('{"type":"ping","p":"' + "x" * (MAX_FRAME + 15) + '"}')
+                closing = ws.recv_frame()
+                assert (closing.opcode, int.from_bytes(closing.data[:2])) == (websocket.ABNF.OPCODE_CLOSE, 1009)
+                ws.send_close()
+                assert ws.sock.recv(1) == b"", "the service ended with data, not EOF"
+            finally:
+                ws.abort()
