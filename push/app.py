@@ -40,7 +40,9 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     metrics = metrics or Metrics()
     store = open_store(spec, on_operation=metrics.observe_store)
     publisher = Publisher(store, metrics, cache_ttl_s=spec.cache.ttl_s)
-    controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
+    controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics,
+                                       max_queue_wait_s=spec.limits.max_queue_wait_s,
+                                       max_per_user=spec.limits.max_diagnoses_per_user)
 
     app = web.Application(middlewares=[_json_errors], client_max_size=spec.limits.max_frame_bytes)
     app[SPEC] = spec
