@@ -69,6 +69,9 @@ class ReliabilityObjective(Section):
     max_heartbeat_timeouts_per_min: float = Field(10.0, gt=0)
     max_slow_consumers_per_min: float = Field(5.0, gt=0)
     max_store_error_ratio: float = Field(0.01, gt=0, le=1, description="failed store calls / all store calls")
+    max_refused_ratio: float = Field(
+        0.05, gt=0, le=1, description="diagnosis starts refused (overloaded, too_many_diagnoses) / all starts"
+    )
 
 
 class BurnRateWindow(Section):
