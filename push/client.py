@@ -101,9 +101,9 @@ def _retry_after(value: str | None) -> float | None:
     return seconds if seconds is not None and 0 <= seconds < 86_400 else None
 
 
-def retry_delay(refusal: ClientError, rng: random.Random | None = None) -> float:
-    """Retry-After plus up to RETRY_JITTER of it again, drawn at random."""
-    base = refusal.retry_after_s or 1.0
+def retry_delay(retry_after_s: float | None, rng: random.Random | None = None) -> float:
+    """Retry-After plus up to RETRY_JITTER of it again, drawn at random (1 s when none was given)."""
+    base = retry_after_s or 1.0
     return base * (1 + (rng or random).uniform(0, RETRY_JITTER))
 
 
@@ -117,7 +117,7 @@ def start_diagnosis(base_url: str, token: str, body: dict[str, Any], *, retry_fo
         try:
             return http_json("POST", base_url.rstrip("/") + "/api/v1/diagnoses", token, body)
         except ClientError as refusal:
-            wait = retry_delay(refusal)
+            wait = retry_delay(refusal.retry_after_s)
             if not refusal.retryable_start or wait > _remaining(deadline):
                 raise
             if on_retry is not None:
