@@ -62,8 +62,10 @@ class Admission:
 
 class ConcurrencyController:
     def __init__(self, max_diagnoses: int, max_ai_calls: int, metrics: Metrics | None = None, *,
-                 max_queue_wait_s: float | None = None, max_per_user: int | None = None) -> None:
+                 max_queue_wait_s: float | None = None, max_per_user: int | None = None,
+                 expected_slot_s: float | None = None) -> None:
         self.max_diagnoses = max_diagnoses
+        self.expected_slot_s = expected_slot_s  # the engine's nominal diagnosis time, until one is measured
         self.max_queue_wait_s = max_queue_wait_s
         self.max_per_user = max_per_user
         self._ai_calls = asyncio.Semaphore(max_ai_calls)
@@ -80,11 +82,13 @@ class ConcurrencyController:
     # -- admission ---------------------------------------------------------------------------
 
     def service_rate(self) -> float | None:
-        """Diagnoses the slots finish per second: slots / mean slot time. Before any has finished,
-        the oldest running one's age stands in for the mean (a lower bound that grows while none finishes)."""
+        """Diagnoses the slots finish per second: slots / mean slot time. Before any has finished, the
+        engine's nominal time stands in, or the oldest running one's age if longer (a lower bound that
+        grows while none finishes): a burst at start-up is not all admitted on no evidence."""
         slot_s = self._slot_s
-        if slot_s is None and self._started:
-            slot_s = time.monotonic() - min(self._started.values())
+        if slot_s is None:
+            oldest = time.monotonic() - min(self._started.values()) if self._started else 0.0
+            slot_s = max(self.expected_slot_s or 0.0, oldest)
         if not slot_s or slot_s <= 0:
             return None
         return self.max_diagnoses / slot_s
@@ -121,7 +125,7 @@ class ConcurrencyController:
 
     def _user_retry_after(self) -> int:
         """One slot turn: when, at the measured rate, a running diagnosis is expected to finish."""
-        slot_s = self._slot_s
+        slot_s = self._slot_s or self.expected_slot_s
         return max(1, math.ceil(slot_s)) if slot_s else 1
 
     def _forget(self, user: str) -> None:

@@ -40,6 +40,12 @@ AI_CALL_RANGE_S = (0.8, 10.0)
 ANALYZING_S = 3.0
 GENERATING_S = 2.5
 PUBLISH_RETRIES_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+NOMINAL_DIAGNOSIS_S = 20.0  # about how long one takes at speed 1.0 (engine.speed's documented figure)
+
+
+def nominal_duration_s(spec: EngineSpec) -> float:
+    """The admission controller's estimate of a diagnosis's time before it has measured one."""
+    return NOMINAL_DIAGNOSIS_S / spec.speed
 
 
 def text(key: str, lang: str, **values: Any) -> str:
