@@ -71,7 +71,7 @@ def http_json(method: str, url: str, token: str, body: Any = None, timeout: floa
         body = exc.read()
         detail = _error_message(body) or exc.reason
         raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code, _error_code(body),
-                          _retry_after(exc.headers.get("Retry-After"))) from None
+                          parse_retry_after(exc.headers.get("Retry-After"))) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {url}: {reason}") from None
@@ -92,7 +92,7 @@ def _error_code(body: bytes | None) -> str | None:
         return None
 
 
-def _retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (the service sends whole seconds; an HTTP date is not expected)."""
     try:
         seconds = float(value) if value is not None else None

@@ -33,7 +33,7 @@ from diagops.loadtests.generator.coordinator import collector_of
 from diagops.loadtests.generator.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker
 from diagops.push.auth import mint_token
-from diagops.push.client import RETRYABLE_START_CODES, retry_delay
+from diagops.push.client import RETRYABLE_START_CODES, parse_retry_after, retry_delay
 from diagops.push.protocol import ws_url_for
 
 START_PATH = "/api/v1/diagnoses"
@@ -183,11 +183,7 @@ def _busy_retry_after(response: Any) -> float | None:
     """Retry-After (s) of a refusal that asks the client to come back later, else None."""
     if response.status_code not in (429, 503) or _error_code(response) not in RETRYABLE_START_CODES:
         return None
-    try:
-        seconds = float(response.headers.get("Retry-After", ""))
-    except (TypeError, ValueError):
-        return None
-    return seconds if 0 <= seconds < 3600 else None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _start_failure(response: Any) -> str:
