@@ -215,6 +215,43 @@ def store_budget_alert(spec: Spec) -> Alert:
     )
 
 
+def refusal_alert(spec: Spec) -> Alert:
+    a, limit = spec.slo.alerting, spec.slo.reliability.max_refused_ratio
+    w, lim = a.spike_window, spec.limits
+    return Alert(
+        name="DiagopsDiagnosesRefused",
+        expr=(
+            f"sum by (instance) (rate({PREFIX}_diagnoses_refused_total[{w}]))\n/\n"
+            f"sum by (instance) (rate({PREFIX}_cache_requests_total[{w}]))\n> {limit:g}"
+        ),
+        severity="warning",
+        for_=a.spike_for,
+        summary=(f"{{{{ $labels.instance }}}} refuses {{{{ $value | humanizePercentage }}}} of diagnosis starts "
+                 f"(objective: under {pct(limit)})."),
+        description=(
+            f"Over the last {w}, {{{{ $labels.instance }}}} refused {{{{ $value | humanizePercentage }}}} of "
+            "`POST /api/v1/diagnoses` requests "
+            f"(503 overloaded past limits.max_queue_wait_s = {lim.max_queue_wait_s}, or 429 too_many_diagnoses past "
+            f"limits.max_diagnoses_per_user = {lim.max_diagnoses_per_user}); the objective "
+            f"(slo.reliability.max_refused_ratio) is under {pct(limit)}. Refused users retry after Retry-After."
+        ),
+        runbook=Runbook(
+            meaning="The service turns diagnosis starts away instead of queueing them to time out.",
+            impact="Refused users wait Retry-After seconds and try again; accepted diagnoses stay on time.",
+            diagnose=(
+                STATUS,
+                "Dashboard row Diagnoses: refused per second by reason, the expected queue wait and active/queued.",
+                "`overloaded`: more starts than the slots finish (engine.max_concurrent_diagnoses, AI platform latency).",
+                "`too_many_diagnoses`: one user (a script, a retry loop) starting many at once; find it in the access logs.",
+            ),
+            mitigate=(
+                "Add instances, or raise engine.max_concurrent_diagnoses if the AI platforms' rate limits allow.",
+                "For one user's burst, nothing: the bound protects the others.",
+            ),
+        ),
+    )
+
+
 def scrape_alerts(spec: Spec) -> list[Alert]:
     a = spec.slo.alerting
     diagnose = (
@@ -265,5 +302,5 @@ def scrape_alerts(spec: Spec) -> list[Alert]:
 
 def operational_group(spec: Spec) -> Group:
     rules = [cache_alert(spec), *capacity_alerts(spec), *churn_alerts(spec), store_alert(spec), store_budget_alert(spec),
-             *scrape_alerts(spec)]
+             refusal_alert(spec), *scrape_alerts(spec)]
     return Group(f"{PREFIX}-service-alerts", tuple(rules))

@@ -222,7 +222,8 @@ async def loadtest_results(ctx: GateContext) -> Outcome:
         return failed(f"the load test ran {users} users, the objective is {need}", **evidence)
     latency_name = f"progress delivery p{ctx.spec.slo.delivery_latency.target * 100:g}"
     notes = _input_warnings(ctx, (doc.get("run") or {}).get("finished_at"), {
-        "error rate": ctx.spec.slo.error_rate.max_ratio, "loss": float(ctx.spec.loadtest.max_loss),
+        "error rate": ctx.spec.slo.error_rate.max_ratio, "events lost": float(ctx.spec.loadtest.max_loss),
+        "never finished": float(ctx.spec.loadtest.max_unfinished), "refused": ctx.spec.loadtest.max_refused_ratio,
         latency_name: ctx.spec.slo.delivery_latency.threshold_s}, thresholds)
     outcome = (warned if notes else passed)(
         f"{users} users, every threshold held" + (f"; but {'; '.join(notes)}" if notes else ""), **evidence)

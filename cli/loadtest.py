@@ -48,10 +48,12 @@ def loadtest(
     master_host: Optional[str] = typer.Option(None, "--master-host", help="The master to join with --worker."),
     master_port: int = typer.Option(5557, "--master-port", help="The master's port with --worker."),
 ) -> None:
-    """Hold N diagnosis sockets against the push service; judge delivery latency, loss and errors.
+    """Hold N diagnosis sockets against the push service; judge delivery latency, lost events,
+    diagnoses that never finished, refused ones and errors, each apart.
 
     Thresholds come from diagops.yaml (slo.delivery_latency, slo.diagnosis_duration,
-    slo.error_rate, loadtest.max_loss). Exit 0 all hold, 1 one fails, 2 usage, 3 environment.
+    slo.error_rate, loadtest.max_loss, loadtest.max_unfinished, loadtest.max_refused_ratio).
+    Exit 0 all hold, 1 one fails, 2 usage, 3 environment.
     """
     context = get_context(ctx)
     from diagops.loadtests.plan import run_duration

@@ -49,9 +49,18 @@ def _token(token: Optional[str], user: str, spec: Spec, scopes: tuple[str, ...] 
 
 def _command_error(exc: Exception) -> CommandError:
     """A request the service refused (bad token, unknown execution) is the caller's to fix (2);
-    a service that cannot be reached or gives up is the environment's (3)."""
+    a service that cannot be reached, gives up, or stays busy past the timeout is the environment's (3)."""
     status = getattr(exc, "status", None)
+    if getattr(exc, "retryable_start", False):
+        return CommandError(f"still busy after retrying: {exc}", EXIT_ENVIRONMENT)
     return CommandError(str(exc), EXIT_USAGE if status is not None and 400 <= status < 500 else EXIT_ENVIRONMENT)
+
+
+def _say_busy(context: Context, refusal: Any, wait_s: float) -> None:
+    """Tell the person why nothing starts yet, and when it tries again."""
+    reason = str(refusal).split(": ", 2)[-1]
+    context.err_console.print(f"[yellow]busy ({refusal.code})[/]: {reason}; retrying in {wait_s:.1f} s "
+                              f"(the service's Retry-After {refusal.retry_after_s:g} s plus jitter)")
 
 
 def _interrupted(execution_id: str, url: str) -> CommandError:
@@ -162,7 +171,8 @@ def run(
     url = service_url(url, spec)
     resolved = _token(token, user, spec)
     try:
-        started = start_diagnosis(url, resolved, body)
+        started = start_diagnosis(url, resolved, body, retry_for_s=timeout,
+                                  on_retry=lambda refusal, wait: _say_busy(context, refusal, wait))
     except ClientError as exc:
         raise _command_error(exc) from None
     try:

@@ -136,6 +136,14 @@ def diagnoses(spec: Spec) -> Row:
         Panel("Active and queued", "Diagnoses running on the engine, and waiting for a slot "
               f"(engine.max_concurrent_diagnoses = {spec.engine.max_concurrent_diagnoses}).",
               (Query(f"sum({PREFIX}_executions_active)", "active"), Query(f"sum({PREFIX}_diagnoses_queued)", "queued"))),
+        Panel("Refused starts per second, by reason",
+              f"Diagnosis starts refused with Retry-After: overloaded (503) and too_many_diagnoses (429). Objective: "
+              f"under {spec.slo.reliability.max_refused_ratio:.0%} of starts.",
+              (Query(_rate(f"{PREFIX}_diagnoses_refused_total", "reason"), "{{reason}}"),), unit="ops", width=12),
+        Panel("Expected queue wait", "Wait for a slot of a diagnosis admitted now (queue / measured service rate); "
+              f"above limits.max_queue_wait_s ({spec.limits.max_queue_wait_s}) new starts are refused.",
+              (Query(f"max({PREFIX}_diagnosis_queue_wait_expected_seconds)", "expected wait"),), unit="s", width=12,
+              thresholds=(((spec.limits.max_queue_wait_s or 0.0), "red"),) if spec.limits.max_queue_wait_s else ()),
     ))
 
 

@@ -25,7 +25,10 @@ COUNTERS = (
     "diagnoses_completed",  # final `complete` with an intact stream
     "diagnoses_errored",  # final `error` event
     "diagnoses_timed_out",  # no final event within the final timeout
-    "diagnoses_start_failed",  # POST failed or answered other than 202
+    "diagnoses_start_failed",  # POST failed or answered other than 202 (busy refusals apart)
+    "diagnoses_refused",  # every start refused as busy until the final timeout: given up
+    "start_refused_overloaded",  # start answers 503 overloaded (each retried after Retry-After)
+    "start_refused_too_many_diagnoses",  # start answers 429 too_many_diagnoses (each retried)
     "diagnoses_broken",  # reached a final event but with a gap or duplicate on the way
     "diagnoses_interrupted",  # cut short by the end of the run (not judged)
     "diagnoses_cached",  # the service answered from its cache

@@ -108,7 +108,8 @@ def final_tables(results: dict[str, Any]) -> RenderableType:
     rate = "–" if d["error_rate"] is None else f"{d['error_rate'] * 100:.2f} %"
     facts = Text(
         f"diagnoses {d['started']} started, {d['completed']} complete, {d['failed']} failed (error rate {rate}); "
-        f"loss {loss['total']} ({loss['events_lost']} events, {loss['diagnoses_without_final']} without final); "
+        f"events lost {loss['events_lost']}, never finished {d['timed_out']}, refused {d['refused']} "
+        f"(busy answers: {d['refusals']['overloaded']} overloaded, {d['refusals']['too_many_diagnoses']} per-user; retried); "
         f"sockets peak {conn['peak_open']}, reconnects {conn['reconnects']}"
     )
     parts: list[RenderableType] = [thresholds, latency, facts]

@@ -1,8 +1,11 @@
 """From a run's raw tally to the results document: figures, thresholds, verdict.
 
 The thresholds are the SLOs of `diagops.yaml` (`slo.delivery_latency`,
-`slo.diagnosis_duration`, `slo.error_rate`) plus the load test's own
-(`loadtest.max_loss`, every requested user holding a socket). The document's
+`slo.diagnosis_duration`, `slo.error_rate`) plus the load test's own, one per way a
+diagnosis can go wrong, so a verdict says which happened: events lost from a stream
+(`loadtest.max_loss`), accepted diagnoses that never finished (`loadtest.max_unfinished`),
+diagnoses refused as busy (`loadtest.max_refused_ratio`), errors (`slo.error_rate`), and
+every requested user holding a socket. The document's
 shape is `results.schema.json` (versioned: readers check `schema_version`).
 
 The generator must not lie: when a generator process was CPU-saturated, the
@@ -76,7 +79,7 @@ def build(raw: dict[str, Any], timeseries: list[dict[str, Any]], spec: Spec, run
         "gaps": counts["gaps"],
         "duplicates": counts["duplicates"],
         "diagnoses_without_final": counts["diagnoses_timed_out"],
-        "total": counts["events_lost"] + counts["diagnoses_timed_out"],
+        "total": counts["events_lost"] + counts["diagnoses_timed_out"],  # kept for schema-1 readers; judged apart
     }
     peak = int(raw.get("peak_open_sockets") or 0)
     thresholds = _thresholds(tally, diagnoses, loss, peak, spec, run, generator)
@@ -140,9 +143,11 @@ def _seconds(hist: Histogram) -> dict[str, Any]:
 
 
 def _diagnoses(counts: dict[str, int]) -> dict[str, Any]:
-    failed = (counts["diagnoses_errored"] + counts["diagnoses_timed_out"] + counts["diagnoses_start_failed"]
-              + counts["diagnoses_broken"])
+    # Errors are what went wrong once a start was answered: never-finished and refused have thresholds of their own.
+    failed = counts["diagnoses_errored"] + counts["diagnoses_start_failed"] + counts["diagnoses_broken"]
     judged = counts["diagnoses_started"] + counts["diagnoses_start_failed"] - counts["diagnoses_interrupted"]
+    refused = counts["diagnoses_refused"]
+    asked = judged + refused
     return {
         "started": counts["diagnoses_started"],
         "completed": counts["diagnoses_completed"],
@@ -157,6 +162,10 @@ def _diagnoses(counts: dict[str, int]) -> dict[str, Any]:
         "judged": judged,
         "failed": failed,
         "error_rate": (failed / judged) if judged > 0 else None,
+        "refused": refused,
+        "refused_ratio": (refused / asked) if asked > 0 else None,
+        "refusals": {"overloaded": counts["start_refused_overloaded"],
+                     "too_many_diagnoses": counts["start_refused_too_many_diagnoses"]},
     }
 
 
@@ -234,9 +243,18 @@ def _thresholds(tally: Collector, diagnoses: dict[str, Any], loss: dict[str, Any
                    duration.threshold_s, tally.latency["diagnosis"].percentile(duration.target),
                    "start request to final event, as a user waits for it"),
         _threshold("error rate", "slo.error_rate", "error_rate", "<=", slo.error_rate.max_ratio,
-                   diagnoses["error_rate"], "diagnoses not ending in an intact 'complete' / diagnoses judged"),
-        _threshold("loss", "loadtest.max_loss", "loss.total", "<=", float(spec.loadtest.max_loss),
-                   float(loss["total"]), "events missing from a stream + diagnoses without a final event"),
+                   diagnoses["error_rate"], "diagnoses ending in an error event or a broken stream, or whose start "
+                   "failed / diagnoses judged"),
+        _threshold("events lost", "loadtest.max_loss", "loss.events_lost", "<=", float(spec.loadtest.max_loss),
+                   float(loss["events_lost"]), "events missing from a stream (gaps in seq): push lost them"),
+        _threshold("never finished", "loadtest.max_unfinished", "diagnoses.timed_out", "<=",
+                   float(spec.loadtest.max_unfinished), float(diagnoses["timed_out"]),
+                   f"accepted (202) but no final event within {spec.loadtest.final_timeout_s:g} s: the service took "
+                   "on more than it finished in time"),
+        _threshold("refused", "loadtest.max_refused_ratio", "diagnoses.refused_ratio", "<=",
+                   spec.loadtest.max_refused_ratio, diagnoses["refused_ratio"],
+                   "diagnoses the service kept refusing as busy (overloaded / too_many_diagnoses) until the final "
+                   "timeout, though retried after Retry-After / diagnoses asked for: admission control at work"),
         _threshold("cache hit ratio", "slo.cache_hit", "diagnoses.hit_ratio", ">=", slo.cache_hit.min_hit_ratio,
                    diagnoses["hit_ratio"], "diagnoses answered from the cache / diagnoses started; the traffic's "
                    "brands follow loadtest.brands"),
@@ -257,6 +275,7 @@ def _verdict(thresholds: list[dict[str, Any]], generator: dict[str, Any], raw: d
              run: RunInfo) -> dict[str, Any]:
     reasons = [
         f"{t['name']}: {t['status']} ({_show(t['value'])} vs {t['op']} {_show(t['limit'])})"
+        + (f" - {t['note']}" if t["status"] == "fail" and t["name"] in EXPLAINED else "")
         for t in thresholds if t["status"] != "pass"
     ]
     if generator["saturated"]:
@@ -270,6 +289,9 @@ def _verdict(thresholds: list[dict[str, Any]], generator: dict[str, Any], raw: d
         reasons.append(f"the run did not end cleanly ({missing} worker(s) never reported): figures are partial")
     passed = not reasons
     return {"passed": passed, "exit_code": 0 if passed else 1, "reasons": reasons}
+
+
+EXPLAINED = ("events lost", "never finished", "refused")  # names alike enough to need their note in the verdict
 
 
 def _show(value: float | None) -> str:

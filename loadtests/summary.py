@@ -104,10 +104,13 @@ def _delivery(results: dict[str, Any]) -> list[str]:
         f"- Diagnoses: {d['started']} started, {d['completed']} complete, {d['errored']} error, "
         f"{d['timed_out']} without final event, {d['start_failed']} failed to start, {d['broken_stream']} broken stream, "
         f"{d['interrupted']} interrupted by the end of the run, {d['cached']} from cache. Error rate {rate}.",
+        f"- Refused as busy: {d['refusals']['overloaded']} start answers 503 overloaded and "
+        f"{d['refusals']['too_many_diagnoses']} 429 too_many_diagnoses, each retried after Retry-After plus jitter; "
+        f"{d['refused']} diagnoses still refused at the final timeout.",
         f"- Messages: {results['messages']['received']} received ({results['messages']['live']} live, "
         f"{results['messages']['replayed']} replayed).",
-        f"- Loss: {loss['events_lost']} events in {loss['gaps']} gaps, {loss['duplicates']} duplicates, "
-        f"{loss['diagnoses_without_final']} diagnoses without a final event.",
+        f"- Events lost: {loss['events_lost']} in {loss['gaps']} gaps, {loss['duplicates']} duplicates. "
+        f"Never finished (accepted, no final event in time): {d['timed_out']}.",
         f"- Sockets: peak {conn['peak_open']} open, {conn['connects']} connects, {conn['reconnects']} reconnects ({conn['resubscribes']} resumed from last_seq), "
         f"{conn['connect_failures']} failed connects; disconnects: {disconnects}.",
         f"- Failures by reason: {failures}.",

@@ -16,7 +16,7 @@ from aiohttp import web
 from diagops.push import protocol as p
 from diagops.push.auth import TokenVerifier
 from diagops.push.controller import ConcurrencyController
-from diagops.push.engine import SimulatedEngine
+from diagops.push.engine import SimulatedEngine, nominal_duration_s
 from diagops.push.heartbeat import run_heartbeat
 from diagops.push.http_api import routes
 from diagops.push.http_util import json_error
@@ -42,7 +42,10 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     metrics = metrics or Metrics()
     store = open_store(spec, on_operation=metrics.observe_store)
     publisher = Publisher(store, metrics, cache_ttl_s=spec.cache.ttl_s)
-    controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics)
+    controller = ConcurrencyController(spec.engine.max_concurrent_diagnoses, spec.engine.max_concurrent_ai_calls, metrics,
+                                       max_queue_wait_s=spec.limits.max_queue_wait_s,
+                                       max_per_user=spec.limits.max_diagnoses_per_user,
+                                       expected_slot_s=nominal_duration_s(spec.engine))
 
     app = web.Application(middlewares=[_json_errors], client_max_size=max(spec.limits.max_frame_bytes, spec.limits.max_batch_bytes))
     app[SPEC] = spec

@@ -8,6 +8,7 @@ fall back to polling when no socket can be opened. No aiohttp, no gevent.
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,10 @@ from typing import Any
 from diagops.push.protocol import FINAL_EVENTS, ws_url_for
 
 RECONNECT_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Start refusals that say "busy, come back in Retry-After s" (docs/protocol.md): retried, not failed.
+RETRYABLE_START_CODES = ("overloaded", "too_many_diagnoses")
+RETRY_JITTER = 0.5  # wait Retry-After x (1 + up to this), so refused clients do not all return together
+START_RETRY_S = 120.0  # how long start_diagnosis keeps retrying a busy service by default
 # The HTTP status that means the same as a frame error, so callers treat both alike.
 FRAME_ERROR_STATUS = {"not_found": 404, "forbidden": 403}
 
@@ -26,9 +31,17 @@ class ClientError(Exception):
     """The service refused or could not be reached; one readable line. `status` is the HTTP
     status when the service answered (a refusal of the request), None when it could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code  # the error body's `error.code`, when it had one
+        self.retry_after_s = retry_after_s  # the answer's Retry-After, when it had one
+
+    @property
+    def retryable_start(self) -> bool:
+        """A start refused because the service is busy: wait Retry-After and send it again."""
+        return self.code in RETRYABLE_START_CODES and self.retry_after_s is not None
 
 
 @dataclass
@@ -55,8 +68,10 @@ def http_json(method: str, url: str, token: str, body: Any = None, timeout: floa
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        detail = _error_message(exc.read()) or exc.reason
-        raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code) from None
+        body = exc.read()
+        detail = _error_message(body) or exc.reason
+        raise ClientError(f"{method} {url}: HTTP {exc.code}: {detail}", exc.code, _error_code(body),
+                          parse_retry_after(exc.headers.get("Retry-After"))) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {url}: {reason}") from None
@@ -70,8 +85,44 @@ def _error_message(body: bytes | None) -> str | None:
         return None
 
 
-def start_diagnosis(base_url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    return http_json("POST", base_url.rstrip("/") + "/api/v1/diagnoses", token, body)
+def _error_code(body: bytes | None) -> str | None:
+    try:
+        return str(json.loads(body or b"")["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the service sends whole seconds; an HTTP date is not expected)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86_400 else None
+
+
+def retry_delay(retry_after_s: float | None, rng: random.Random | None = None) -> float:
+    """Retry-After plus up to RETRY_JITTER of it again, drawn at random (1 s when none was given)."""
+    base = retry_after_s or 1.0
+    return base * (1 + (rng or random).uniform(0, RETRY_JITTER))
+
+
+def start_diagnosis(base_url: str, token: str, body: dict[str, Any], *, retry_for_s: float = START_RETRY_S,
+                    on_retry: Callable[[ClientError, float], None] | None = None) -> dict[str, Any]:
+    """POST the diagnosis. A busy service's refusal (`overloaded`, `too_many_diagnoses`) is retried
+    after its Retry-After plus jitter, for at most `retry_for_s`; `on_retry(refusal, wait_s)` is told
+    before each wait, so a person can be told why nothing happens yet. Other refusals raise at once."""
+    deadline = time.monotonic() + retry_for_s
+    while True:
+        try:
+            return http_json("POST", base_url.rstrip("/") + "/api/v1/diagnoses", token, body)
+        except ClientError as refusal:
+            wait = retry_delay(refusal.retry_after_s)
+            if not refusal.retryable_start or wait > _remaining(deadline):
+                raise
+            if on_retry is not None:
+                on_retry(refusal, wait)
+            time.sleep(wait)  # the server's Retry-After, with jitter: the back-off itself
 
 
 def follow(

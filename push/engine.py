@@ -14,7 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from diagops.push.controller import ConcurrencyController
+from diagops.push.controller import Admission, ConcurrencyController
 from diagops.push.diagnosis import DiagnosisRequest
 from diagops.push.errors import friendly
 from diagops.push.store.base import StoreUnavailable, Update
@@ -40,6 +40,12 @@ AI_CALL_RANGE_S = (0.8, 10.0)
 ANALYZING_S = 3.0
 GENERATING_S = 2.5
 PUBLISH_RETRIES_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+NOMINAL_DIAGNOSIS_S = 20.0  # about how long one takes at speed 1.0 (engine.speed's documented figure)
+
+
+def nominal_duration_s(spec: EngineSpec) -> float:
+    """The admission controller's estimate of a diagnosis's time before it has measured one."""
+    return NOMINAL_DIAGNOSIS_S / spec.speed
 
 
 def text(key: str, lang: str, **values: Any) -> str:
@@ -66,8 +72,10 @@ class SimulatedEngine:
         self._rng = random.Random(spec.seed)
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, execution_id: str, request: DiagnosisRequest, first: tuple[str, dict[str, Any]]) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(execution_id, request, [first]))
+    def start(self, execution_id: str, request: DiagnosisRequest, first: tuple[str, dict[str, Any]],
+              admission: Admission | None = None) -> None:
+        """Run a diagnosis in the background; `admission` is the controller's count of it from the request."""
+        task = asyncio.get_running_loop().create_task(self._run(execution_id, request, [first], admission))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -79,7 +87,8 @@ class SimulatedEngine:
     def _delay(self, seconds: float) -> float:
         return seconds / self.spec.speed
 
-    async def _run(self, execution_id: str, request: DiagnosisRequest, events: list[tuple[str, dict[str, Any]]]) -> None:
+    async def _run(self, execution_id: str, request: DiagnosisRequest, events: list[tuple[str, dict[str, Any]]],
+                   admission: Admission | None = None) -> None:
         lang = request.lang
         lock = asyncio.Lock()
 
@@ -91,7 +100,7 @@ class SimulatedEngine:
                 events.append((event, data))
 
         try:
-            async with self.controller.diagnosis_slot():
+            async with self.controller.diagnosis_slot(admission):
                 await emit("progress", {"progress": 5, "stage": "ai_fetching", "status": "processing",
                                         "status_text": text("ai_fetching", lang)})
                 answers = await self._fetch_all(request, lang, emit)

@@ -11,6 +11,7 @@ import uuid
 
 from aiohttp import web
 
+from diagops.push.controller import Overloaded, Refused, TooManyDiagnoses
 from diagops.push.diagnosis import InvalidRequest, parse_request
 from diagops.push.engine import queued_event
 from diagops.push.http_util import authenticate, json_error, json_refusal, json_text, read_json
@@ -40,12 +41,23 @@ async def start_diagnosis(request: web.Request) -> web.Response:
         return json_error(400, "invalid_request", str(exc))
     execution_id = f"e-{uuid.uuid4().hex}"
     cached = await publisher.cached_result(diagnosis.cache_key())
-    if cached:
+    if cached:  # never refused: a cache hit costs no slot
         await publisher.replay(execution_id, cached, owner=claims.sub, lang=diagnosis.lang)
     else:
+        engine = request.app[ENGINE]
+        try:
+            admission = engine.controller.admit(claims.sub)
+        except Overloaded as refused:
+            return _refused(request, refused, json_error(503, "overloaded", refused.message))
+        except TooManyDiagnoses as refused:
+            return _refused(request, refused, json_error(429, "too_many_diagnoses", refused.message))
         first = queued_event(diagnosis.lang)
-        await publisher.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
-        request.app[ENGINE].start(execution_id, diagnosis, first)
+        try:
+            await publisher.publish(execution_id, *first, owner=claims.sub, lang=diagnosis.lang)
+        except BaseException:
+            engine.controller.abandon(admission)
+            raise
+        engine.start(execution_id, diagnosis, first, admission)
     scheme = "wss" if request.scheme == "https" else "ws"
     return web.json_response(
         {
@@ -56,6 +68,13 @@ async def start_diagnosis(request: web.Request) -> web.Response:
         },
         status=202,
     )
+
+
+def _refused(request: web.Request, refused: Refused, response: web.Response) -> web.Response:
+    """Count a refused start and tell the client when to come back."""
+    request.app[METRICS].diagnoses_refused.labels(refused.reason).inc()
+    response.headers["Retry-After"] = str(refused.retry_after_s)
+    return response
 
 
 def _execution_id(request: web.Request) -> str:

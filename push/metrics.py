@@ -84,6 +84,14 @@ class Metrics:
             f"{PREFIX}_diagnoses_queued", "Diagnoses waiting for a slot in the concurrency controller.", registry=r,
             multiprocess_mode="livesum",
         )
+        self.diagnoses_refused = Counter(
+            f"{PREFIX}_diagnoses_refused", "Diagnosis requests refused before queueing, by reason "
+            "(overloaded, too_many_diagnoses).", ["reason"], registry=r
+        )
+        self.queue_wait_expected = Gauge(
+            f"{PREFIX}_diagnosis_queue_wait_expected_seconds", "Expected wait for a slot of a diagnosis admitted now "
+            "(queue length / measured service rate).", registry=r, multiprocess_mode="max",
+        )
         self.frame_errors = Counter(
             f"{PREFIX}_frame_errors", "Client frames answered with an error, by code.", ["code"], registry=r
         )
@@ -118,6 +126,8 @@ class Metrics:
         self.ws_disconnections.labels("client")
         for result in ("hit", "miss"):
             self.cache_requests.labels(result)
+        for reason in ("overloaded", "too_many_diagnoses"):
+            self.diagnoses_refused.labels(reason)
         for status in ("complete", "error"):
             self.diagnoses.labels(status)
 

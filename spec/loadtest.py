@@ -32,8 +32,14 @@ class LoadtestSpec(Section):
     users: int = Field(100, ge=1)
     spawn_rate: float = Field(20.0, gt=0)
     duration_s: float = Field(60.0, gt=0)
-    max_loss: int = Field(0, ge=0, description="events a run may lose and still pass")
-    final_timeout_s: float = Field(30.0, gt=0, description="a diagnosis with no final event by then is lost")
+    max_loss: int = Field(0, ge=0, description="events a run may lose (gaps in a stream) and still pass")
+    max_unfinished: int = Field(
+        0, ge=0, description="accepted diagnoses with no final event by final_timeout_s a run may have and still pass"
+    )
+    max_refused_ratio: float = Field(
+        0.01, ge=0, le=1, description="share of diagnoses a run may have refused as busy (after retrying) and still pass"
+    )
+    final_timeout_s: float = Field(30.0, gt=0, description="a diagnosis with no final event by then never finished")
     think_min_s: float = Field(1.0, ge=0, description="pause between a user's tasks, drawn uniformly")
     think_max_s: float = Field(3.0, ge=0)
     weights: TaskWeights = TaskWeights()

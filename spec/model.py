@@ -38,6 +38,12 @@ class LimitsSpec(Section):
     max_send_queue_bytes: int = Field(1024 * 1024, ge=1024)
     max_batch_events: int = Field(1000, ge=1, description="items in one POST /api/v1/events")
     max_batch_bytes: int = Field(1024 * 1024, ge=1024, description="body of one POST /api/v1/events")
+    max_queue_wait_s: float | None = Field(
+        10.0, gt=0, description="refuse new diagnoses (503 overloaded) when the queue's expected wait passes this; null: never"
+    )
+    max_diagnoses_per_user: int | None = Field(
+        50, ge=1, description="active plus queued diagnoses one user may have (then 429 too_many_diagnoses); null: no bound"
+    )
 
 
 class HeartbeatSpec(Section):

@@ -72,6 +72,9 @@ class ReliabilityObjective(Section):
     max_store_budget_ratio: float = Field(
         0.9, gt=0, le=1, description="memory store bytes / store.max_bytes above which eviction cuts retention short",
     )
+    max_refused_ratio: float = Field(
+        0.05, gt=0, le=1, description="diagnosis starts refused (overloaded, too_many_diagnoses) / all starts"
+    )
 
 
 class BurnRateWindow(Section):

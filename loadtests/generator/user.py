@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+import gevent
 from gevent import GreenletExit
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
@@ -32,6 +33,7 @@ from diagops.loadtests.generator.coordinator import collector_of
 from diagops.loadtests.generator.reporting import Failure, Reporter
 from diagops.loadtests.tracker import StreamTracker
 from diagops.push.auth import mint_token
+from diagops.push.client import RETRYABLE_START_CODES, parse_retry_after, retry_delay
 from diagops.push.protocol import ws_url_for
 
 START_PATH = "/api/v1/diagnoses"
@@ -64,24 +66,43 @@ class DiagnosisPushUser(FastHttpUser):
 
     def diagnose(self, brand: str) -> None:
         """Start a diagnosis of `brand` and follow it to its final event."""
-        started = time.time()
-        tracker = self.start_diagnosis(brand, started)
+        tracker = self.start_diagnosis(brand, time.time())
         if tracker is not None:
             self.follow(tracker)
 
     def start_diagnosis(self, brand: str, started: float) -> StreamTracker | None:
-        """POST the diagnosis; its tracker, or None when the service did not accept it."""
+        """POST the diagnosis; its tracker, or None when the service did not accept it.
+
+        A busy service's refusal (503 `overloaded`, 429 `too_many_diagnoses`) is retried after its
+        Retry-After plus jitter, as a client should, until the final timeout (from `started`) would
+        pass: then the diagnosis counts as refused, apart from failed starts. The diagnosis is timed
+        from the request the service accepted; the waits before it are the refusals' cost."""
         body = {"brand": brand, "questions": [f"How is {brand} seen?"], "lang": "en"}
         headers = {"Authorization": f"Bearer {self.token}"}
-        with self.client.post(START_PATH, json=body, headers=headers, name="start diagnosis",
-                              catch_response=True) as response:
-            answer = _json(response) if response.status_code == 202 else None
-            if answer is None or "execution_id" not in answer:
-                reason = _start_failure(response)
-                response.failure(reason)  # Locust's HTTP client reports the request itself
-                self.reporter.tally("diagnoses_start_failed", reason)
+        give_up_at = started + self.environment.parsed_options.final_timeout
+        while True:
+            sent_at = time.time()
+            with self.client.post(START_PATH, json=body, headers=headers, name="start diagnosis",
+                                  catch_response=True) as response:
+                answer = _json(response) if response.status_code == 202 else None
+                if answer is not None and "execution_id" in answer:
+                    response.success()
+                    break
+                retry_after = _busy_retry_after(response)
+                if retry_after is None:
+                    reason = _start_failure(response)
+                    response.failure(reason)  # Locust's HTTP client reports the request itself
+                    self.reporter.tally("diagnoses_start_failed", reason)
+                    return None
+                code = _error_code(response)
+                wait = retry_delay(retry_after)
+                response.failure(f"refused: {code} (retried after Retry-After {retry_after:g} s plus jitter)")
+                self.reporter.tally(f"start_refused_{code}")
+            if time.time() + wait >= give_up_at:
+                self.reporter.tally("diagnoses_refused", f"refused: {code}, gave up at the final timeout")
                 return None
-            response.success()
+            gevent.sleep(wait)  # the server's Retry-After with jitter: the back-off itself
+        started = sent_at
         cached = bool(answer.get("cached"))
         self.reporter.tally("diagnoses_started")
         if cached:
@@ -149,6 +170,20 @@ def _json(response: Any) -> dict[str, Any] | None:
     except Exception:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _error_code(response: Any) -> str | None:
+    answer = _json(response)
+    error = answer.get("error") if answer else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _busy_retry_after(response: Any) -> float | None:
+    """Retry-After (s) of a refusal that asks the client to come back later, else None."""
+    if response.status_code not in (429, 503) or _error_code(response) not in RETRYABLE_START_CODES:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _start_failure(response: Any) -> str:

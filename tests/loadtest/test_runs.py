@@ -50,7 +50,7 @@ def test_injected_engine_errors_fail_the_error_rate_threshold(tmp_path: Path) ->
                   env={"DIAGOPS_ENGINE__FAILURE_RATE": "0.3"})
     assert run.code == 1, run.stderr
     assert run.threshold("error rate")["status"] == "fail"
-    assert run.threshold("loss")["status"] == "pass"  # errors are delivered, not lost
+    assert run.threshold("events lost")["status"] == "pass"  # errors are delivered, not lost
     document = run.results
     assert document["diagnoses"]["errored"] > 0 and document["latency"]["error"]["count"] > 0
     assert any(reason.startswith("error event: AI_PLATFORM_ERROR") for reason in document["failures"])
@@ -76,7 +76,7 @@ def test_slow_delivery_through_a_delaying_proxy_fails_the_latency_threshold(
     assert run.code == 1, run.stderr
     row = run.threshold("progress delivery")
     assert row["status"] == "fail" and row["value"] >= 1.2
-    assert run.threshold("loss")["status"] == "pass" and not run.results["run"]["embedded"]
+    assert run.threshold("events lost")["status"] == "pass" and not run.results["run"]["embedded"]
 
 
 def test_dropped_connections_reconnect_and_resume_without_loss(tmp_path: Path, lt_service: EmbeddedService) -> None:
@@ -164,3 +164,18 @@ def test_ctrl_c_keeps_the_partial_results_marked_interrupted_and_exits_130(tmp_p
     assert document["run"]["interrupted"] is True and document["run"]["complete"] is False
     assert document["verdict"]["passed"] is False and any("interrupted" in r for r in document["verdict"]["reasons"])
     assert "interrupted" in stderr and str(out / "results.json") in stderr
+
+
+def test_an_overloaded_embedded_service_refuses_and_the_verdict_says_refused_not_lost(tmp_path: Path) -> None:
+    # Two slots at ~2 s a diagnosis for 20 users: the service refuses (503 overloaded) rather than queue.
+    run = run_cli("--users", "20", "--spawn-rate", "20", "--duration", "6s", "--json", cwd=tmp_path,
+                  env={"DIAGOPS_ENGINE__MAX_CONCURRENT_DIAGNOSES": "2", "DIAGOPS_LIMITS__MAX_QUEUE_WAIT_S": "0.5",
+                       "DIAGOPS_LOADTEST__FINAL_TIMEOUT_S": "3", "DIAGOPS_LOADTEST__WEIGHTS__PING": "0"})
+    document = run.results
+    d = document["diagnoses"]
+    assert d["refusals"]["overloaded"] > 0 and d["start_failed"] == 0, d  # busy answers are not failed starts
+    assert run.threshold("events lost")["status"] == "pass"  # nothing was lost: the service said no at once
+    assert run.threshold("refused")["value"] == d["refused_ratio"]
+    if d["refused"]:
+        assert run.code == 1 and any(r.startswith("refused: fail") for r in document["verdict"]["reasons"])
+    assert "503 overloaded" in (run.out / "summary.md").read_text()

@@ -20,7 +20,7 @@ def test_promtool_accepts_the_committed_rules_and_their_unit_tests_pass(capsys: 
     result = json.loads(capsys.readouterr().out)
     assert result["ok"] and result["check"]["ok"] and result["unit"]["ok"]
     assert sorted(Path(t).name for t in result["tests"]) == ["burn-rate.test.yml", "healthy.test.yml", "service.test.yml"]
-    assert "SUCCESS: 49 rules found" in result["check"]["output"]
+    assert "SUCCESS: 50 rules found" in result["check"]["output"]
 
 
 def test_unit_tests_fail_on_rules_from_other_objectives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,6 +105,6 @@ def test_cli_writes_the_committed_dashboard(tmp_path, capsys: pytest.CaptureFixt
     out = tmp_path / "d.json"
     assert main(["dashboards", "generate", "--spec", "/dev/null", "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["panels"] == 22 and summary["schemaVersion"] == 41 and summary["changed"] is True
+    assert summary["panels"] == 24 and summary["schemaVersion"] == 41 and summary["changed"] is True
     assert out.read_text() == (REPO / "dashboards" / "diagops.json").read_text()
     assert main(["dashboards", "generate", "--spec", "/dev/null", "--out", str(out), "--check"]) == 0

@@ -93,7 +93,7 @@ def test_every_alert_names_severity_summary_description_and_a_runbook_section() 
     runbook = render_runbook(spec)
     headings = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
-    assert len(alerts) == 15
+    assert len(alerts) == 16
     for alert in alerts:
         assert alert["labels"]["severity"] in ("critical", "warning"), alert["alert"]
         notes = alert["annotations"]

@@ -209,6 +209,8 @@ DOCUMENTED_METRICS = {
     "diagops_store_errors_total": "counter",
     "diagops_executions_active": "gauge",
     "diagops_diagnoses_queued": "gauge",
+    "diagops_diagnoses_refused_total": "counter",
+    "diagops_diagnosis_queue_wait_expected_seconds": "gauge",
     "diagops_frame_errors_total": "counter",
     "diagops_events_published_total": "counter",
     "diagops_store_bytes": "gauge",

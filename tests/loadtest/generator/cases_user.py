@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import locust  # noqa: F401  (first: gevent monkey-patches this process before anything else loads)
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -254,6 +255,76 @@ def test_a_refused_start_request_is_a_failed_start_and_no_diagnosis(env: Environ
     assert tally(env).failures == {"start failed: ConnectionRefusedError": 1}
     assert tally(env).counts["diagnoses_start_failed"] == 1 and tally(env).counts["diagnoses_started"] == 0
     assert ("diagnosis", "WS") not in env.stats.entries
+
+
+@contextmanager
+def busy_service(refusals: int, code: str = "overloaded", retry_after: str = "0.05") -> Iterator[tuple[str, list[float]]]:
+    """An HTTP endpoint whose first `refusals` start answers are busy refusals with Retry-After, then 202."""
+    import http.server
+    import threading
+
+    seen: list[float] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(time.monotonic())
+            busy = len(seen) <= refusals
+            status = (503 if code == "overloaded" else 429) if busy else 202
+            body = ({"error": {"code": code, "message": "busy"}} if busy
+                    else {"execution_id": "e-1", "cached": False})
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if busy:
+                self.send_header("Retry-After", retry_after)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def busy_user(env: Environment, host: str) -> UserUnderTest:
+    cls = type("BusyUser", (UserUnderTest,), {"host": host})
+    user = cls(env)
+    user.token = user._token()
+    return user
+
+
+def test_a_busy_refusal_is_retried_after_retry_after_plus_jitter_then_followed() -> None:
+    env = environment()
+    with busy_service(refusals=2) as (host, seen):
+        tracker = busy_user(env, host).start_diagnosis("Acme", time.time())
+    assert tracker is not None and tracker.execution_id == "e-1"
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    assert len(seen) == 3 and all(0.05 <= gap for gap in gaps), gaps  # never sooner than Retry-After
+    start = entry(env, "start diagnosis", "POST")
+    assert (start.num_requests, start.num_failures) == (3, 2)
+    assert errors(env)[("start diagnosis", "refused: overloaded (retried after Retry-After 0.05 s plus jitter)")] == 2
+    counts = tally(env).counts
+    assert (counts["start_refused_overloaded"], counts["diagnoses_started"]) == (2, 1)
+    assert (counts["diagnoses_refused"], counts["diagnoses_start_failed"]) == (0, 0)
+
+
+def test_refused_until_the_final_timeout_is_a_refused_diagnosis_not_a_failed_start() -> None:
+    env = environment("--final-timeout", "0.4")
+    with busy_service(refusals=1000, code="too_many_diagnoses", retry_after="0.1") as (host, seen):
+        assert busy_user(env, host).start_diagnosis("Acme", time.time()) is None
+    counts = tally(env).counts
+    assert counts["diagnoses_refused"] == 1 and counts["start_refused_too_many_diagnoses"] == len(seen) >= 2
+    assert counts["diagnoses_start_failed"] == 0 and counts["diagnoses_started"] == 0
+    assert tally(env).failures == {"refused: too_many_diagnoses, gave up at the final timeout": 1}
 
 
 # -- ping and tokens -------------------------------------------------------------------
