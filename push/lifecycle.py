@@ -7,6 +7,7 @@ event) are written once whatever the backend.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -80,6 +81,10 @@ class Snapshot:
     error: dict[str, Any] | None = None
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    # Names this stored stream. Made once, with the execution's first event, and stored with the
+    # snapshot: a store that lost the execution (a Redis restarted empty) and sees it published
+    # again makes a new one, so a client can tell "seq 1 again" from "seq 1 I already have".
+    epoch: str = ""
 
     @property
     def final(self) -> bool:
@@ -90,6 +95,8 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        if "epoch" not in data:  # stored before epochs existed: name it by its creation time, stable
+            data = {**data, "epoch": f"t{data.get('created_at', 0.0)!r}"}
         return cls(**data)
 
     def public(self) -> dict[str, Any]:
@@ -108,6 +115,11 @@ class Snapshot:
         if self.error is not None:
             body["error"] = self.error
         return body
+
+
+def new_epoch() -> str:
+    """A fresh stream name: random, so two stores (or one restarted) never make the same one."""
+    return secrets.token_hex(6)
 
 
 def validate_event(event: Any, data: Any) -> dict[str, Any]:
@@ -161,7 +173,8 @@ def advance(
             raise NoOwner("the first event of an execution must carry 'owner'")
         if lang is not None and lang not in LANGS:
             raise MalformedEvent(f"'lang' must be one of {', '.join(LANGS)}")
-        current = Snapshot(execution_id=execution_id, owner=owner, lang=lang or "zh", created_at=now)
+        current = Snapshot(execution_id=execution_id, owner=owner, lang=lang or "zh", created_at=now,
+                           epoch=new_epoch())
     if current.final:
         raise AlreadyFinal(f"execution {execution_id} already ended with '{current.status}'")
     if max_events is not None and current.seq >= max_events:

@@ -41,6 +41,7 @@ CLOSE_HEARTBEAT: Final = 4008
 # can be published can always be watched, and no id carries a NUL, a newline or a space.
 EXECUTION_ID_RULE: Final = "1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+MAX_EPOCH_CHARS: Final = 64  # a client's `epoch` in subscribe: what the server hands out is far shorter
 MAX_AFTER: Final = 2**63 - 1  # `after` and `last_seq` are 64-bit counts, the same for every store
 
 SCOPE_SUBSCRIBE: Final = "subscribe"

@@ -133,6 +133,11 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
     if isinstance(last_seq, bool) or not isinstance(last_seq, int) or not 0 <= last_seq <= p.MAX_AFTER:
         _reply_error(metrics, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
         return
+    epoch = frame.get("epoch")
+    if epoch is not None and not (isinstance(epoch, str) and 0 < len(epoch) <= p.MAX_EPOCH_CHARS):
+        _reply_error(metrics, conn, p.INVALID_FIELD, f"'epoch' must be a string of 1 to {p.MAX_EPOCH_CHARS} characters",
+                     execution_id)
+        return
     subscribed, limit = hub.subscriptions(conn), app[SPEC].limits.max_subscriptions
     if execution_id not in subscribed and len(subscribed) >= limit:
         _reply_error(metrics, conn, p.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} subscriptions per connection", execution_id)
@@ -144,7 +149,7 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
         elif snapshot.owner != conn.user:
             _reply_error(metrics, conn, p.FORBIDDEN, "this execution belongs to another user", execution_id)
         else:
-            await hub.subscribe(conn, execution_id, last_seq)
+            await hub.subscribe(conn, execution_id, last_seq, epoch)
     except StoreUnavailable:
         _reply_error(metrics, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
 

@@ -52,7 +52,7 @@ class _Executions:
             timestamp=timestamp, now=now, owner=owner, lang=lang, max_events=self.max_events,
             idempotency_key=idempotency_key,
         )
-        update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+        update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now, snapshot.epoch)
         self.snapshots[execution_id] = snapshot
         self.events.setdefault(execution_id, []).append(update)
         if snapshot.final:
