@@ -36,6 +36,8 @@ class LimitsSpec(Section):
     connection_burst: int = Field(200, ge=1)
     max_connections: int = Field(10_000, ge=1)
     max_send_queue_bytes: int = Field(1024 * 1024, ge=1024)
+    request_head_timeout_s: float = Field(10.0, gt=0, description="a connection must finish its request's headers within this")
+    max_unfinished_connections: int = Field(1000, ge=1, description="connections still sending a request head, at once")
 
 
 class HeartbeatSpec(Section):
