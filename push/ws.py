@@ -38,6 +38,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = Connection(ws, claims, max_queue_bytes=limits.max_send_queue_bytes, metrics=metrics,
                       remote=request.remote or "?", transport=request.transport)
+    conn.expire_with(claims)
     connections.add(conn)
     metrics.ws_connections_opened.inc()
     metrics.ws_connections.set(len(connections))
@@ -115,6 +116,8 @@ async def handle_frame(app: web.Application, conn: Connection, text: str) -> Non
         conn.send_frame({"type": "pong", "timestamp": p.utc_timestamp()})
     elif kind == "subscribe":
         await _subscribe(app, conn, frame)
+    elif kind == "refresh":
+        _refresh(app, conn, frame)
     elif kind == "unsubscribe":
         unsubscribed = _require_execution_id(metrics, conn, frame)
         if unsubscribed is not None:
@@ -152,6 +155,29 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
             await hub.subscribe(conn, execution_id, last_seq, epoch)
     except StoreUnavailable:
         _reply_error(metrics, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
+
+
+def _refresh(app: web.Application, conn: Connection, frame: dict[str, Any]) -> None:
+    """A new token for the same user keeps the socket open past the old token's `exp`."""
+    metrics = app[METRICS]
+    if "token" not in frame:
+        _reply_error(metrics, conn, p.MISSING_FIELD, "'token' is required")
+        return
+    token = frame["token"]
+    if not isinstance(token, str) or not token:
+        _reply_error(metrics, conn, p.INVALID_FIELD, "'token' must be a non-empty string")
+        return
+    try:
+        claims = app[VERIFIER].verify(token, need=p.SCOPE_SUBSCRIBE)
+    except AuthError as exc:
+        metrics.auth_failures.labels(exc.reason).inc()
+        _reply_error(metrics, conn, p.INVALID_FIELD, f"'token' was refused: {exc.message}")
+        return
+    if claims.sub != conn.user:
+        _reply_error(metrics, conn, p.FORBIDDEN, "the new token is for another user")
+        return
+    conn.expire_with(claims)
+    conn.send_frame({"type": "refreshed", "exp": int(claims.exp) if claims.exp.is_integer() else claims.exp})
 
 
 def _require_execution_id(metrics: Metrics, conn: Connection, frame: dict[str, Any]) -> str | None:
