@@ -28,6 +28,7 @@ from aiohttp.web_response import StreamResponse
 
 from diagops.push.http_util import json_error
 from diagops.push.keys import METRICS, SPEC
+from diagops.push.ws_masking import MaskedFramesOnly
 
 _ANSWERS = {
     400: ("bad_request", "the request line or a header is malformed, or longer than 8190 bytes"),
@@ -62,6 +63,16 @@ class ContractRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._limits = manager
         self._head_deadline: asyncio.TimerHandle | None = None
+        self.unmasked_frame = False  # the socket was closed 1002 for it (ws.py reads this)
+
+    def set_parser(self, parser: Any, data_received_cb: Callable[[], None] | None = None) -> None:
+        """aiohttp calls this once, with the WebSocket reader, when a socket is upgraded."""
+        super().set_parser(MaskedFramesOnly(parser, self._close_unmasked), data_received_cb)
+
+    def _close_unmasked(self) -> None:
+        self.unmasked_frame = True
+        self.logger.info("closing a socket from %s with 1002: it sent an unmasked frame",
+                         self.transport.get_extra_info("peername") if self.transport is not None else "?")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

@@ -45,6 +45,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     try:
         await _receive_loop(app, conn)
     finally:
+        if getattr(request.protocol, "unmasked_frame", False):
+            conn.close_reason = conn.close_reason or "protocol"
         app[HUB].drop(conn)
         connections.discard(conn)
         await conn.finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any, Callable
 
 import aiohttp
@@ -43,3 +44,26 @@ async def watch_to_end(ws: aiohttp.ClientWebSocketResponse, execution_id: str, l
 def updates(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in frames if f.get("type") == "diagnosis_update"]
 
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + body
+
+
+def last_server_frame(data: bytes) -> tuple[int, bytes]:
+    """(opcode, payload) of the last of the unmasked frames a server sent (RFC 6455 5.2)."""
+    last = (0, b"")
+    at = 0
+    while at + 2 <= len(data):
+        n, at_payload = data[at + 1] & 0x7F, at + 2
+        if n == 126:
+            n, at_payload = int.from_bytes(data[at + 2:at + 4]), at + 4
+        elif n == 127:
+            n, at_payload = int.from_bytes(data[at + 2:at + 10]), at + 10
+        last = (data[at] & 0x0F, data[at_payload:at_payload + n])
+        at = at_payload + n
+    return last
