@@ -7,7 +7,9 @@ middleware turns it into the one 503 `store_unavailable` answer, with Retry-Afte
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from importlib import resources
 
 from aiohttp import web
 
@@ -17,12 +19,13 @@ from diagops.push.http_util import authenticate, json_error, json_refusal, read_
 from diagops.push.keys import CONNECTIONS, ENGINE, METRICS, PUBLISHER, READY_CHECK, SPEC, STORE
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
 from diagops.push.auth import Claims
-from diagops.push.protocol import EXECUTION_ID_RULE, MAX_AFTER, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, valid_execution_id
+from diagops.push.protocol import EXECUTION_ID_RULE, LANGS, MAX_AFTER, SCOPE_PUBLISH, SCOPE_SUBSCRIBE, valid_execution_id
 from diagops.push.store.base import StoreUnavailable
 
 routes = web.RouteTableDef()
 READY_TIMEOUT_S = 1.0
 MAX_IDEMPOTENCY_KEY = 200
+_ABSENT = object()
 
 
 @routes.post("/api/v1/diagnoses")
@@ -110,14 +113,20 @@ async def publish_event(request: web.Request) -> web.Response:
     if unknown:
         return json_error(400, "bad_request", f"unknown field '{sorted(unknown)[0]}'")
     data = body.get("data", {})
-    owner = body.get("owner")
-    lang = body.get("lang")
+    owner = body.get("owner", _ABSENT)
+    lang = body.get("lang", _ABSENT)
     if isinstance(data, dict):  # owner / lang may also ride inside data
         data = dict(data)
-        owner = owner or data.pop("owner", None)
-        lang = lang or data.pop("lang", None)
-    if owner is not None and (not isinstance(owner, str) or not owner):
+        owner = data.pop("owner", _ABSENT) if owner is _ABSENT else owner
+        lang = data.pop("lang", _ABSENT) if lang is _ABSENT else lang
+    # Present means judged, on every event (not only the first, which uses them): null, "" or {}
+    # is refused, never taken for absent.
+    if owner is not _ABSENT and (not isinstance(owner, str) or not owner):
         return json_error(400, "bad_request", "'owner' must be a non-empty string")
+    if lang is not _ABSENT and lang not in LANGS:
+        return json_error(400, "bad_request", f"'lang' must be one of {', '.join(LANGS)}")
+    owner = None if owner is _ABSENT else owner
+    lang = None if lang is _ABSENT else lang
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         return json_error(400, "bad_request", f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -148,6 +157,17 @@ async def readyz(request: web.Request) -> web.Response:
     except asyncio.TimeoutError:
         raise StoreUnavailable(f"the store did not answer within {READY_TIMEOUT_S:g} s") from None
     return web.json_response({"status": "ready"})
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """push/openapi.json, the committed description of this API (tests check both against each other)."""
+    return (resources.files("diagops.push") / "openapi.json").read_bytes()
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/json")
 
 
 @routes.get("/metrics")

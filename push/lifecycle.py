@@ -138,11 +138,21 @@ def validate_event(event: Any, data: Any) -> dict[str, Any]:
         raise MalformedEvent(f"'data.stage' must be one of {', '.join(STAGES)}")
     if event == "complete" and not isinstance(data.get("report"), dict):
         raise MalformedEvent("a 'complete' event must carry 'data.report' (an object)")
+    if "status_text" in data and not isinstance(data["status_text"], str):
+        raise MalformedEvent("'data.status_text' must be a string")
     if event == "error":
         error_type = data.get("error_type", "INTERNAL")
         if error_type not in ERROR_TYPES:
             raise MalformedEvent(f"'data.error_type' must be one of {', '.join(ERROR_TYPES)}")
+        for name, kind, what in _ERROR_FIELDS:
+            if name in data and (not isinstance(data[name], kind) or (kind is int and isinstance(data[name], bool))):
+                raise MalformedEvent(f"'data.{name}' must be {what}")
     return data
+
+
+# The contract's types for what an `error` event carries (the service fills those left out).
+_ERROR_FIELDS = (("error", str, "a string"), ("message", str, "a string"), ("retryable", bool, "true or false"),
+                 ("error_details", dict, "an object"))
 
 
 def advance(

@@ -87,6 +87,36 @@ async def test_a_progress_event_without_an_integer_progress_is_refused(service, 
     assert await service.state.store.snapshot("e-p1") is None
 
 
+@pytest.mark.parametrize("body", [
+    {"event": "progress", "data": {"progress": 1}, "owner": "alice", "lang": None},
+    {"event": "progress", "data": {"progress": 1}, "owner": "alice", "lang": {}},
+    {"event": "progress", "data": {"progress": 1, "lang": ""}, "owner": "alice"},
+    {"event": "progress", "data": {"progress": 1}, "owner": None},
+    {"event": "progress", "data": {"progress": 1, "status_text": 5}, "owner": "alice"},
+    {"event": "error", "data": {"retryable": "yes"}, "owner": "alice"},
+    {"event": "error", "data": {"message": ["m"]}, "owner": "alice"},
+    {"event": "error", "data": {"error_details": "d"}, "owner": "alice"},
+], ids=repr)
+async def test_a_publish_field_present_with_the_wrong_type_is_refused_not_taken_for_absent(service, body):
+    """Found by Schemathesis (tests/push/test_openapi.py): these were stored, a falsy `lang` read as absent."""
+    async with service.session.post(f"{service.url}/api/v1/executions/e-t1/events", json=body,
+                                    headers=service.auth("engine", ("publish",))) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    assert await service.state.store.snapshot("e-t1") is None
+
+
+async def test_a_bad_lang_is_refused_on_a_later_event_too(service):
+    publish = service.auth("engine", ("publish",))
+    url = f"{service.url}/api/v1/executions/e-t2/events"
+    async with service.session.post(url, json={"event": "progress", "data": {"progress": 1}, "owner": "alice"},
+                                    headers=publish) as resp:
+        assert resp.status == 202
+    async with service.session.post(url, json={"event": "progress", "data": {"progress": 2}, "lang": "fr"},
+                                    headers=publish) as resp:
+        assert resp.status == 400
+    assert (await service.state.store.snapshot("e-t2")).seq == 1
+
+
 async def test_a_frame_too_big_is_counted_as_too_big(start_service):
     svc = await start_service(**{"limits.max_frame_bytes": 1024})
     ws = await svc.connect()

@@ -210,6 +210,7 @@ DOCUMENTED_METRICS = {
     "diagops_executions_active": "gauge",
     "diagops_diagnoses_queued": "gauge",
     "diagops_frame_errors_total": "counter",
+    "diagops_unfinished_connections_closed_total": "counter",
 }
 
 
