@@ -63,14 +63,12 @@ class ContractRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._limits = manager
         self._head_deadline: asyncio.TimerHandle | None = None
-        self.unmasked_frame = False  # the socket was closed 1002 for it (ws.py reads this)
 
     def set_parser(self, parser: Any, data_received_cb: Callable[[], None] | None = None) -> None:
         """aiohttp calls this once, with the WebSocket reader, when a socket is upgraded."""
         super().set_parser(MaskedFramesOnly(parser, self._close_unmasked), data_received_cb)
 
     def _close_unmasked(self) -> None:
-        self.unmasked_frame = True
         self.logger.info("closing a socket from %s with 1002: it sent an unmasked frame",
                          self.transport.get_extra_info("peername") if self.transport is not None else "?")
 

@@ -30,6 +30,7 @@ TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 
 # WebSocket close codes.
 CLOSE_GOING_AWAY: Final = 1001  # shutdown: reconnect with last_seq
+CLOSE_PROTOCOL_ERROR: Final = 1002  # an unmasked client frame, or another RFC 6455 violation (aiohttp sends it)
 CLOSE_POLICY: Final = 1008  # rate limit, slow consumer (reason "slow")
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011  # the server failed on a frame; reconnect with last_seq

@@ -45,8 +45,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     try:
         await _receive_loop(app, conn)
     finally:
-        if getattr(request.protocol, "unmasked_frame", False):
-            conn.close_reason = conn.close_reason or "protocol"
         app[HUB].drop(conn)
         connections.discard(conn)
         await conn.finish()
@@ -93,8 +91,11 @@ async def _receive_loop(app: web.Application, conn: Connection) -> None:
         elif msg.type == WSMsgType.ERROR:
             # The error carries the code aiohttp closed with; ws.close_code is by now the
             # peer's answer to that close (often 1000), so it cannot tell a 1009 apart.
-            if getattr(msg.data, "code", None) == p.CLOSE_TOO_BIG:
+            code = getattr(msg.data, "code", None)
+            if code == p.CLOSE_TOO_BIG:
                 conn.close_reason = conn.close_reason or "too_big"
+            elif code == p.CLOSE_PROTOCOL_ERROR:  # an unmasked frame (push/ws_masking.py) among others
+                conn.close_reason = conn.close_reason or "protocol"
             break
         else:  # CLOSE, CLOSING, CLOSED
             break
