@@ -163,3 +163,20 @@ async def test_a_frame_of_exactly_the_limit_is_accepted_and_one_byte_more_is_clo
     await ws.send_str(over)
     msg = await ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1009
+
+
+async def test_a_frame_the_server_fails_on_closes_1011_and_is_logged(service, monkeypatch, caplog):
+    """A bug can only be injected: here the hub's subscribe raises what no store does."""
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("an injected bug")
+
+    await service.state.publish("e-bug", "progress", {"progress": 1}, owner="alice")
+    monkeypatch.setattr(service.state.hub, "subscribe", broken)
+    ws = await service.connect()
+    with caplog.at_level(logging.ERROR, logger="diagops.ws"):
+        await ws.send_json({"type": "subscribe", "execution_id": "e-bug"})
+        assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+    assert ws.close_code == 1011
+    assert any("an injected bug" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    reasons = service.state.metrics.ws_disconnections
+    await eventually(lambda: reasons.labels("internal")._value.get() == 1, what="an internal disconnection")

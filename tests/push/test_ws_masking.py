@@ -1,4 +1,5 @@
-"""RFC 6455 5.1: a client frame that is not masked closes the socket with 1002."""
+"""Raw frames, as no WebSocket library would send them: unmasked (RFC 6455 5.1: close 1002), and
+text that is not UTF-8 (close 1007)."""
 
 from __future__ import annotations
 
@@ -78,4 +79,14 @@ async def test_masked_frames_of_every_length_form_still_pass(service):
     while data.count(b'"pong"') < 4:
         data += await asyncio.wait_for(reader.read(4096), 5)
     assert service.state.metrics.ws_disconnections.labels("protocol")._value.get() == 0
+    writer.close()
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_1007(service):
+    reader, writer = await _upgraded(service.server.port)
+    payload, mask = b'{"type":"ping","x":"\xff\xfe"}', os.urandom(4)
+    writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    data = await asyncio.wait_for(reader.read(), 5)
+    opcode, close = last_server_frame(data)
+    assert opcode == 0x8 and int.from_bytes(close[:2], "big") == 1007
     writer.close()
