@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from diagops.push.protocol import CLOSE_HEARTBEAT
-from tests.push.wsutil import eventually, last_server_frame, masked_text_frame, recv_json, updates, watch_to_end
-from tests.servicekit import token
+from tests.push.wsutil import (eventually, last_server_frame, masked_text_frame, raw_handshake, recv_json, updates,
+                               watch_to_end)
 
 
 async def _raw_client_that_never_reads(port: int, execution_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -24,13 +24,7 @@ async def _raw_client_that_never_reads(port: int, execution_id: str) -> tuple[as
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (f"GET /ws?token={token('alice')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-    )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    await raw_handshake(reader, writer, port)
     writer.write(masked_text_frame(json.dumps({"type": "subscribe", "execution_id": execution_id})))
     writer.transport.pause_reading()  # from here on it reads nothing
     return reader, writer

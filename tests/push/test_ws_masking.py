@@ -4,25 +4,17 @@ text that is not UTF-8 (close 1007)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 
 import pytest
 
-from tests.push.wsutil import eventually, last_server_frame, masked_text_frame
-from tests.servicekit import token
+from tests.push.wsutil import eventually, last_server_frame, masked_text_frame, raw_handshake
 
 
 async def _upgraded(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (f"GET /ws?token={token('alice')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-    )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    await raw_handshake(reader, writer, port)
     return reader, writer
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from typing import Any, Callable
 
 import aiohttp
 
+from tests.servicekit import token
 from tests.waiting import eventually  # noqa: F401 - the push tests' one import for it
 
 
@@ -67,3 +69,15 @@ def last_server_frame(data: bytes) -> tuple[int, bytes]:
         last = (data[at] & 0x0F, data[at_payload:at_payload + n])
         at = at_payload + n
     return last
+
+
+async def raw_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int,
+                        user: str = "alice") -> None:
+    """Upgrade a raw TCP connection to /ws by hand, for tests that write frames byte by byte."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (f"GET /ws?token={token(user)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head
