@@ -129,7 +129,8 @@ async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202 -
         if exc.content_type == "application/json" or exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
-        return json_error(exc.status, code, exc.reason)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}  # a 405 says what is allowed
+        return json_error(exc.status, code, exc.reason, **allow)
     except StoreUnavailable:
         return json_error(503, "store_unavailable", "the service's store is not answering; try again shortly",
                           **{"Retry-After": RETRY_AFTER_S})

@@ -53,6 +53,8 @@ class Progress:
     events: list[dict[str, Any]] = field(default_factory=list)
     reconnects: int = 0
     polled: bool = False
+    epoch: str | None = None  # the stream `last_seq` counts in, as the last `subscribed` named it
+    resets: int = 0  # times the stored stream started over (a store that lost it) while followed
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -184,7 +186,10 @@ def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Pro
     """Read one connection's worth of frames; True if it got anything new."""
     import websocket
 
-    ws.send(json.dumps({"type": "subscribe", "execution_id": progress.execution_id, "last_seq": progress.last_seq}))
+    subscribe: dict[str, Any] = {"type": "subscribe", "execution_id": progress.execution_id, "last_seq": progress.last_seq}
+    if progress.epoch is not None:
+        subscribe["epoch"] = progress.epoch
+    ws.send(json.dumps(subscribe))
     got = False
     while progress.final is None and _remaining(deadline) > 0:
         try:
@@ -199,11 +204,25 @@ def _stream(ws: Any, progress: Progress, on_event: Callable[[dict[str, Any], Pro
             code = frame.get("code")
             status = None if code == "unavailable" else FRAME_ERROR_STATUS.get(code, 400)
             raise ClientError(f"{code}: {frame.get('message')}", status)
+        if frame.get("type") == "subscribed":
+            _follow_epoch(frame, progress)
+            continue
         if frame.get("type") != "diagnosis_update" or frame.get("seq", 0) <= progress.last_seq:
             continue
         _accept(frame, progress, on_event)
         got = True
     return got
+
+
+def _follow_epoch(frame: dict[str, Any], progress: Progress) -> None:
+    """Remember the stream's epoch; on a reset the events known so far belonged to a stream the
+    service lost, and the new one is replayed from seq 1: start counting again."""
+    if frame.get("reset"):
+        progress.resets += 1
+        progress.last_seq = 0
+        progress.events.clear()
+    epoch = frame.get("epoch")
+    progress.epoch = epoch if isinstance(epoch, str) else None
 
 
 def _poll(base_url: str, token: str, progress: Progress, on_event: Callable[[dict[str, Any], Progress], None] | None,

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from diagops.push.outbox import PING, PONG, TEXT, Item, Outbox
-from diagops.push.protocol import CLOSE_POLICY, dumps
+from diagops.push.protocol import CLOSE_AUTH, CLOSE_POLICY, dumps
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -58,6 +58,21 @@ class Connection:
         self.close_reason: str | None = None  # set when the server ends the connection
         # Started only while something is queued: an idle socket costs no task.
         self._writer: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None  # a timer, not a task: idle sockets stay cheap
+
+    def expire_with(self, claims: Claims) -> None:
+        """Hold the socket to `claims` (the admission token, or a refresh for the same `sub`):
+        when its `exp` passes the socket is closed 4001, unless a later refresh moved it."""
+        self.claims = claims
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = max(0.0, claims.exp - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self._token_expired)
+
+    def _token_expired(self) -> None:
+        self._expiry = None
+        self.metrics.auth_failures.labels("expired").inc()
+        self.close_soon(CLOSE_AUTH, "token expired", reason="expired")
 
     @property
     def user(self) -> str:
@@ -143,8 +158,11 @@ class Connection:
             await self._close(code, message)
 
     async def finish(self) -> None:
-        """Stop the writer once the socket is gone."""
+        """Stop the writer and the expiry timer once the socket is gone."""
         self._stop_writer()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     def _stop_writer(self) -> None:
         if self._writer is not None:

@@ -7,7 +7,9 @@ middleware turns it into the one 503 `store_unavailable` answer, with Retry-Afte
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from importlib import resources
 
 from aiohttp import web
 
@@ -188,6 +190,17 @@ async def readyz(request: web.Request) -> web.Response:
     except asyncio.TimeoutError:
         raise StoreUnavailable(f"the store did not answer within {READY_TIMEOUT_S:g} s") from None
     return web.json_response({"status": "ready"})
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """push/openapi.json, the committed description of this API (tests check both against each other)."""
+    return (resources.files("diagops.push") / "openapi.json").read_bytes()
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/json")
 
 
 @routes.get("/metrics")

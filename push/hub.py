@@ -5,6 +5,11 @@ below it are dropped (duplicates), the next one is delivered, and anything
 past a gap, like a fresh subscription or a RESYNC, is filled from the store's
 log first. That one rule gives replay-then-live with no gap and no duplicate,
 whichever backend feeds it.
+
+Each subscription also remembers the stream's epoch. An update of another epoch means the
+stored stream was lost and started over (a Redis restarted empty): seq 1 again is then new,
+not a duplicate. The subscription re-reads the snapshot, and when the epoch did change it
+tells the client (`subscribed` with `reset: true`) and replays the new stream from seq 1.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from diagops.push.store.base import Budgeted, Resync, StoreUnavailable, Update
 
 if TYPE_CHECKING:
+    from diagops.push.lifecycle import Snapshot
     from diagops.push.store.base import Store
 
 log = logging.getLogger("diagops.hub")
@@ -34,12 +40,15 @@ class Subscriber(Protocol):
 
 
 class Subscription:
-    __slots__ = ("subscriber", "execution_id", "delivered", "replaying", "pending", "task", "active")
+    __slots__ = ("subscriber", "execution_id", "delivered", "epoch", "verify_epoch", "replaying", "pending", "task",
+                 "active")
 
     def __init__(self, subscriber: Subscriber, execution_id: str, delivered: int) -> None:
         self.subscriber = subscriber
         self.execution_id = execution_id
         self.delivered = delivered
+        self.epoch = ""  # the stream `delivered` counts in; "" until known
+        self.verify_epoch = False  # True: an update of another epoch was seen, re-read the snapshot
         self.replaying = True
         self.pending: list[Update] = []
         self.task: asyncio.Task[None] | None = None
@@ -81,8 +90,10 @@ class Hub:
             self._offer(sub, update)
 
     def resync(self) -> None:
+        """The feed was interrupted: the store may have lost its streams too, so check epochs."""
         for subs in list(self._by_execution.values()):
             for sub in list(subs.values()):
+                sub.verify_epoch = True
                 if not sub.replaying:
                     self._start_catch_up(sub)
 
@@ -90,8 +101,11 @@ class Hub:
         """The executions `subscriber` is subscribed to now (a live view)."""
         return self._by_subscriber.get(subscriber, {}).keys()
 
-    async def subscribe(self, subscriber: Subscriber, execution_id: str, last_seq: int) -> int:
-        """Register, answer `subscribed`, replay after last_seq, then go live; returns the latest seq."""
+    async def subscribe(self, subscriber: Subscriber, execution_id: str, last_seq: int, epoch: str | None = None) -> int:
+        """Register, answer `subscribed`, replay after last_seq, then go live; returns the latest seq.
+
+        `epoch`, when the client sent one, names the stream its `last_seq` counts in: if the
+        stored stream is another one, the answer says `reset` and the replay starts at seq 1."""
         self.unsubscribe(subscriber, execution_id)
         sub = Subscription(subscriber, execution_id, last_seq)
         self._by_execution.setdefault(execution_id, {})[subscriber] = sub
@@ -103,8 +117,10 @@ class Hub:
             self.unsubscribe(subscriber, execution_id)
             raise
         latest = snapshot.seq if snapshot is not None else 0
-        sub.delivered = min(last_seq, latest)
-        frame: dict[str, Any] = {"type": "subscribed", "execution_id": execution_id, "seq": latest}
+        sub.epoch = snapshot.epoch if snapshot is not None else ""
+        reset = epoch is not None and snapshot is not None and epoch != snapshot.epoch
+        sub.delivered = 0 if reset else min(last_seq, latest)
+        frame = subscribed_frame(execution_id, latest, sub.epoch, reset=reset)
         trimmed = self._trimmed(execution_id) if self._trimmed is not None and snapshot is not None else 0
         if trimmed > sub.delivered:
             # Events up to `trimmed` were evicted: say so, and replay what is still stored.
@@ -138,7 +154,13 @@ class Hub:
         self._by_subscriber.pop(subscriber, None)
 
     def _offer(self, sub: Subscription, update: Update) -> None:
-        if sub.replaying:
+        if update.epoch and sub.epoch and update.epoch != sub.epoch:
+            # Another stream under the same id: let the catch-up read which one is stored now.
+            sub.verify_epoch = True
+            sub.pending.append(update)
+            if not sub.replaying:
+                self._start_catch_up(sub)
+        elif sub.replaying:
             sub.pending.append(update)
         elif update.seq == sub.delivered + 1:
             self._deliver(sub, update)
@@ -148,6 +170,7 @@ class Hub:
 
     def _deliver(self, sub: Subscription, update: Update) -> None:
         sub.delivered = update.seq
+        sub.epoch = sub.epoch or update.epoch
         sub.subscriber.send_update(update)
         if update.final:
             # Nothing follows a final event: free the slot for the client's next diagnosis.
@@ -160,16 +183,28 @@ class Hub:
     async def _catch_up(self, sub: Subscription) -> None:
         attempt = 0
         while sub.active:
+            verifying, sub.verify_epoch = sub.verify_epoch, False  # set again by an other-epoch update meanwhile
             try:
+                if verifying:
+                    snapshot = await self.store.snapshot(sub.execution_id)
+                    if snapshot is not None and snapshot.epoch != sub.epoch:
+                        self._reset(sub, snapshot)
                 stored = await self.store.events_after(sub.execution_id, sub.delivered)
             except StoreUnavailable:
+                sub.verify_epoch = sub.verify_epoch or verifying
                 await asyncio.sleep(RETRY_S[min(attempt, len(RETRY_S) - 1)])
                 attempt += 1
                 continue
+            if not sub.active:
+                return
             # No await from here on: the hand-over to live cannot interleave with dispatch.
+            if sub.verify_epoch or any(not self._same_stream(sub, u) for u in stored):
+                sub.verify_epoch = True  # the stream changed while it was read: read again
+                continue
             if self._deliver_in_order(sub, stored):
                 return
-            pending, sub.pending = sorted(sub.pending, key=lambda u: u.seq), []
+            pending = sorted((u for u in sub.pending if self._same_stream(sub, u)), key=lambda u: u.seq)
+            sub.pending = []
             if self._deliver_in_order(sub, pending):
                 return
             if any(u.seq > sub.delivered for u in pending):
@@ -179,6 +214,17 @@ class Hub:
             sub.task = None
             return
 
+    @staticmethod
+    def _same_stream(sub: Subscription, update: Update) -> bool:
+        return not update.epoch or not sub.epoch or update.epoch == sub.epoch
+
+    def _reset(self, sub: Subscription, snapshot: Snapshot) -> None:
+        """The stored stream started over: say so, and count from its seq 0."""
+        log.info("execution %s: stream started over (epoch %s -> %s)", sub.execution_id, sub.epoch, snapshot.epoch)
+        sub.epoch = snapshot.epoch
+        sub.delivered = 0
+        sub.subscriber.send_frame(subscribed_frame(sub.execution_id, snapshot.seq, snapshot.epoch, reset=True))
+
     def _deliver_in_order(self, sub: Subscription, updates: list[Update]) -> bool:
         """Deliver the contiguous run after `delivered`; True when the subscription ended."""
         for update in updates:
@@ -187,3 +233,12 @@ class Hub:
                 if update.final:
                     return True
         return False
+
+
+def subscribed_frame(execution_id: str, seq: int, epoch: str, *, reset: bool = False) -> dict[str, Any]:
+    """The contract's `subscribed`: the latest stored seq, the stream's epoch, and `reset` only
+    when the client's stream was not the stored one."""
+    frame: dict[str, Any] = {"type": "subscribed", "execution_id": execution_id, "seq": seq, "epoch": epoch}
+    if reset:
+        frame["reset"] = True
+    return frame

@@ -7,6 +7,7 @@ event) are written once whatever the backend.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -80,6 +81,10 @@ class Snapshot:
     error: dict[str, Any] | None = None
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    # Names this stored stream. Made once, with the execution's first event, and stored with the
+    # snapshot: a store that lost the execution (a Redis restarted empty) and sees it published
+    # again makes a new one, so a client can tell "seq 1 again" from "seq 1 I already have".
+    epoch: str = ""
 
     @property
     def final(self) -> bool:
@@ -90,6 +95,8 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        if "epoch" not in data:  # stored before epochs existed: name it by its creation time, stable
+            data = {**data, "epoch": f"t{data.get('created_at', 0.0)!r}"}
         return cls(**data)
 
     def public(self) -> dict[str, Any]:
@@ -120,6 +127,11 @@ def _shallow_copy(current: Snapshot) -> Snapshot:
     return nxt
 
 
+def new_epoch() -> str:
+    """A fresh stream name: random, so two stores (or one restarted) never make the same one."""
+    return secrets.token_hex(6)
+
+
 def validate_event(event: Any, data: Any) -> dict[str, Any]:
     """Check an event's shape; returns its data. Raises MalformedEvent (400)."""
     if event not in EVENTS:
@@ -136,11 +148,21 @@ def validate_event(event: Any, data: Any) -> dict[str, Any]:
         raise MalformedEvent(f"'data.stage' must be one of {', '.join(STAGES)}")
     if event == "complete" and not isinstance(data.get("report"), dict):
         raise MalformedEvent("a 'complete' event must carry 'data.report' (an object)")
+    if "status_text" in data and not isinstance(data["status_text"], str):
+        raise MalformedEvent("'data.status_text' must be a string")
     if event == "error":
         error_type = data.get("error_type", "INTERNAL")
         if error_type not in ERROR_TYPES:
             raise MalformedEvent(f"'data.error_type' must be one of {', '.join(ERROR_TYPES)}")
+        for name, kind, what in _ERROR_FIELDS:
+            if name in data and (not isinstance(data[name], kind) or (kind is int and isinstance(data[name], bool))):
+                raise MalformedEvent(f"'data.{name}' must be {what}")
     return data
+
+
+# The contract's types for what an `error` event carries (the service fills those left out).
+_ERROR_FIELDS = (("error", str, "a string"), ("message", str, "a string"), ("retryable", bool, "true or false"),
+                 ("error_details", dict, "an object"))
 
 
 def advance(
@@ -171,7 +193,8 @@ def advance(
             raise NoOwner("the first event of an execution must carry 'owner'")
         if lang is not None and lang not in LANGS:
             raise MalformedEvent(f"'lang' must be one of {', '.join(LANGS)}")
-        current = Snapshot(execution_id=execution_id, owner=owner, lang=lang or "zh", created_at=now)
+        current = Snapshot(execution_id=execution_id, owner=owner, lang=lang or "zh", created_at=now,
+                           epoch=new_epoch())
     if current.final:
         raise AlreadyFinal(f"execution {execution_id} already ended with '{current.status}'")
     if max_events is not None and current.seq >= max_events:

@@ -43,6 +43,11 @@ class Metrics:
         self.ws_refused = Counter(
             f"{PREFIX}_ws_refused", "WebSocket upgrades refused before opening, by reason.", ["reason"], registry=r
         )
+        self.unfinished_closed = Counter(
+            f"{PREFIX}_unfinished_connections_closed", "Connections closed before their request head was complete, "
+            "by reason (timeout: past limits.request_head_timeout_s; limit: over limits.max_unfinished_connections).",
+            ["reason"], registry=r,
+        )
         self.push_latency = Histogram(
             f"{PREFIX}_push_latency_seconds", "From event accepted to frame written to the socket.",
             buckets=LATENCY_BUCKETS, registry=r,

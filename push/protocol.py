@@ -32,6 +32,7 @@ TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 
 # WebSocket close codes.
 CLOSE_GOING_AWAY: Final = 1001  # shutdown: reconnect with last_seq
+CLOSE_PROTOCOL_ERROR: Final = 1002  # an unmasked client frame, or another RFC 6455 violation (aiohttp sends it)
 CLOSE_POLICY: Final = 1008  # rate limit, slow consumer (reason "slow")
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011  # the server failed on a frame; reconnect with last_seq
@@ -43,6 +44,7 @@ CLOSE_HEARTBEAT: Final = 4008
 # can be published can always be watched, and no id carries a NUL, a newline or a space.
 EXECUTION_ID_RULE: Final = "1 to 200 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+MAX_EPOCH_CHARS: Final = 64  # a client's `epoch` in subscribe: what the server hands out is far shorter
 MAX_AFTER: Final = 2**63 - 1  # `after` and `last_seq` are 64-bit counts, the same for every store
 
 SCOPE_SUBSCRIBE: Final = "subscribe"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from diagops.push.lifecycle import AlreadyStored, MalformedEvent, PublishRefused
-from diagops.push.protocol import EXECUTION_ID_RULE, valid_execution_id
+from diagops.push.protocol import EXECUTION_ID_RULE, LANGS, valid_execution_id
 from diagops.push.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ CachedEvents = list[tuple[str, dict[str, Any]]]
 # The entrances an event comes in by: the `path` label of diagops_events_published_total.
 PATHS: Final = ("http", "batch", "ws", "engine")
 MAX_IDEMPOTENCY_KEY: Final = 200
+_ABSENT: Final = object()  # a field left out, told apart from one sent as null
 ITEM_FIELDS: Final = frozenset({"execution_id", "event", "data", "owner", "lang", "idempotency_key"})
 Result = dict[str, Any]  # one entry of a batch's `results`, or the body of a socket's `published`
 
@@ -62,14 +63,19 @@ def parse_item(body: dict[str, Any], *, allowed: frozenset[str] = ITEM_FIELDS, e
     if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise MalformedEvent(f"the idempotency key must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters")
     data = body.get("data", {})
-    owner, lang = body.get("owner"), body.get("lang")
+    owner, lang = body.get("owner", _ABSENT), body.get("lang", _ABSENT)
     if isinstance(data, dict) and ("owner" in data or "lang" in data):  # owner / lang may also ride inside data
         data = dict(data)
-        owner = owner or data.pop("owner", None)
-        lang = lang or data.pop("lang", None)
-    if owner is not None and (not isinstance(owner, str) or not owner):
+        owner = data.pop("owner", _ABSENT) if owner is _ABSENT else owner
+        lang = data.pop("lang", _ABSENT) if lang is _ABSENT else lang
+    # Present means judged, on every event (not only the first, which uses them): null, "" or {}
+    # is refused, never taken for absent.
+    if owner is not _ABSENT and (not isinstance(owner, str) or not owner):
         raise MalformedEvent("'owner' must be a non-empty string")
-    return PublishItem(execution_id, body.get("event"), data, owner, lang, key)
+    if lang is not _ABSENT and lang not in LANGS:
+        raise MalformedEvent(f"'lang' must be one of {', '.join(LANGS)}")
+    return PublishItem(execution_id, body.get("event"), data, None if owner is _ABSENT else owner,
+                       None if lang is _ABSENT else lang, key)
 
 
 def refusal(status: int, code: str, message: str) -> Result:

@@ -42,6 +42,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = Connection(ws, claims, max_queue_bytes=limits.max_send_queue_bytes, metrics=metrics,
                       remote=request.remote or "?", transport=request.transport)
+    conn.expire_with(claims)
     connections.add(conn)
     metrics.ws_connections_opened.inc()
     metrics.ws_connections.set(len(connections))
@@ -128,8 +129,11 @@ async def _receive_loop(app: web.Application, conn: Connection) -> None:
         elif msg.type == WSMsgType.ERROR:
             # The error carries the code aiohttp closed with; ws.close_code is by now the
             # peer's answer to that close (often 1000), so it cannot tell a 1009 apart.
-            if getattr(msg.data, "code", None) == p.CLOSE_TOO_BIG:
+            code = getattr(msg.data, "code", None)
+            if code == p.CLOSE_TOO_BIG:
                 conn.close_reason = conn.close_reason or "too_big"
+            elif code == p.CLOSE_PROTOCOL_ERROR:  # an unmasked frame (push/ws_masking.py) among others
+                conn.close_reason = conn.close_reason or "protocol"
             break
         else:  # CLOSE, CLOSING, CLOSED
             break
@@ -157,6 +161,8 @@ async def handle_frame(app: web.Application, conn: Connection, text: str) -> Non
     elif kind == "subscribe":
         if not await _lacks_scope(app, conn, p.SCOPE_SUBSCRIBE):
             await _subscribe(app, conn, frame)
+    elif kind == "refresh":
+        _refresh(app, conn, frame)
     elif kind == "unsubscribe":
         unsubscribed = _require_execution_id(metrics, conn, frame)
         if unsubscribed is not None:
@@ -175,6 +181,11 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
     if isinstance(last_seq, bool) or not isinstance(last_seq, int) or not 0 <= last_seq <= p.MAX_AFTER:
         _reply_error(metrics, conn, p.INVALID_FIELD, "'last_seq' must be an integer >= 0", execution_id)
         return
+    epoch = frame.get("epoch")
+    if epoch is not None and not (isinstance(epoch, str) and 0 < len(epoch) <= p.MAX_EPOCH_CHARS):
+        _reply_error(metrics, conn, p.INVALID_FIELD, f"'epoch' must be a string of 1 to {p.MAX_EPOCH_CHARS} characters",
+                     execution_id)
+        return
     subscribed, limit = hub.subscriptions(conn), app[SPEC].limits.max_subscriptions
     if execution_id not in subscribed and len(subscribed) >= limit:
         _reply_error(metrics, conn, p.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} subscriptions per connection", execution_id)
@@ -186,9 +197,32 @@ async def _subscribe(app: web.Application, conn: Connection, frame: dict[str, An
         elif snapshot.owner != conn.user:
             _reply_error(metrics, conn, p.FORBIDDEN, "this execution belongs to another user", execution_id)
         else:
-            await hub.subscribe(conn, execution_id, last_seq)
+            await hub.subscribe(conn, execution_id, last_seq, epoch)
     except StoreUnavailable:
         _reply_error(metrics, conn, "unavailable", "the service's store is not answering; subscribe again shortly", execution_id)
+
+
+def _refresh(app: web.Application, conn: Connection, frame: dict[str, Any]) -> None:
+    """A new token for the same user keeps the socket open past the old token's `exp`."""
+    metrics = app[METRICS]
+    if "token" not in frame:
+        _reply_error(metrics, conn, p.MISSING_FIELD, "'token' is required")
+        return
+    token = frame["token"]
+    if not isinstance(token, str) or not token:
+        _reply_error(metrics, conn, p.INVALID_FIELD, "'token' must be a non-empty string")
+        return
+    try:
+        claims = app[VERIFIER].verify(token, need=p.SCOPE_SUBSCRIBE)
+    except AuthError as exc:
+        metrics.auth_failures.labels(exc.reason).inc()
+        _reply_error(metrics, conn, p.INVALID_FIELD, f"'token' was refused: {exc.message}")
+        return
+    if claims.sub != conn.user:
+        _reply_error(metrics, conn, p.FORBIDDEN, "the new token is for another user")
+        return
+    conn.expire_with(claims)
+    conn.send_frame({"type": "refreshed", "exp": int(claims.exp) if claims.exp.is_integer() else claims.exp})
 
 
 def _require_execution_id(metrics: Metrics, conn: Connection, frame: dict[str, Any]) -> str | None:

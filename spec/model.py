@@ -44,6 +44,8 @@ class LimitsSpec(Section):
     max_diagnoses_per_user: int | None = Field(
         50, ge=1, description="active plus queued diagnoses one user may have (then 429 too_many_diagnoses); null: no bound"
     )
+    request_head_timeout_s: float = Field(10.0, gt=0, description="a connection must finish its request's headers within this")
+    max_unfinished_connections: int = Field(1000, ge=1, description="connections still sending a request head, at once")
 
 
 class HeartbeatSpec(Section):

@@ -50,12 +50,17 @@ class Update:
     accepted_at: float  # epoch seconds, the moment the service accepted it
     nbytes: int  # UTF-8 size of `encoded`, counted once for every subscriber's send budget
     payload: bytes  # `encoded` as UTF-8, encoded once for every subscriber's socket
+    # The stream's epoch (Snapshot.epoch) when it was stored: the hub compares it with what a
+    # subscriber was given, so seq 1 of a re-created stream is a reset, not a duplicate.
+    # Not in `encoded` (the pushed frame); "" when unknown (stored before epochs existed).
+    epoch: str = ""
 
     @classmethod
-    def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float) -> Update:
+    def build(cls, execution_id: str, seq: int, timestamp: str, event: str, data: dict[str, Any], accepted_at: float,
+              epoch: str = "") -> Update:
         encoded = dumps(update_message(execution_id, seq, timestamp, event, data))
         payload = encoded.encode()
-        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), payload)
+        return cls(execution_id, seq, event, encoded, accepted_at, len(payload), payload, epoch)
 
     @classmethod
     def decode(cls, encoded: str) -> Update:

@@ -96,7 +96,7 @@ class _Executions:
             timestamp=timestamp, now=now, owner=owner, lang=lang, max_events=self.max_events,
             idempotency_key=idempotency_key,
         )
-        update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+        update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now, snapshot.epoch)
         size = held_bytes(update)
         # A new execution must fit under the low-water mark: the last 5 % is the running streams'.
         limit = self.max_bytes if current is not None else self.low_water

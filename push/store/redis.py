@@ -91,17 +91,20 @@ class RedisStoreConfig:
 
 
 def encode_envelope(update: Update) -> str:
-    """What the log and the channel carry: the exact accepted time, then the wire text.
+    """What the log and the channel carry: the exact accepted time, the stream's epoch, then
+    the wire text.
 
     The wire timestamp has millisecond precision; push latency is measured
-    from `accepted_at`, so the float rides along.
+    from `accepted_at`, so the float rides along; the epoch lets every process's hub tell a
+    re-created stream's seq 1 from a duplicate.
     """
-    return f"{update.accepted_at!r} {update.encoded}"
+    return f"{update.accepted_at!r} {update.epoch} {update.encoded}"
 
 
 def decode_envelope(raw: str) -> Update:
-    accepted, _, encoded = raw.partition(" ")
-    return dataclasses.replace(Update.decode(encoded), accepted_at=float(accepted))
+    accepted, _, rest = raw.partition(" ")
+    epoch, encoded = ("", rest) if rest.startswith("{") else rest.split(" ", 1)  # "{": stored before epochs
+    return dataclasses.replace(Update.decode(encoded), accepted_at=float(accepted), epoch=epoch)
 
 
 class RedisStore:
@@ -261,7 +264,7 @@ class RedisStore:
                     current = await self._guard(self._read_snapshot(execution_id))
                 confirmed = True
                 continue
-            update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now)
+            update = Update.build(execution_id, snapshot.seq, timestamp, event, stored, now, snapshot.epoch)
             ttl_s = self.config.retention_s if snapshot.final else self.config.abandoned_after_s
             retention_ms = max(1, int(ttl_s * 1000))
             async with self._slot():

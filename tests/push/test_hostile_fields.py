@@ -87,6 +87,36 @@ async def test_a_progress_event_without_an_integer_progress_is_refused(service, 
     assert await service.state.store.snapshot("e-p1") is None
 
 
+@pytest.mark.parametrize("body", [
+    {"event": "progress", "data": {"progress": 1}, "owner": "alice", "lang": None},
+    {"event": "progress", "data": {"progress": 1}, "owner": "alice", "lang": {}},
+    {"event": "progress", "data": {"progress": 1, "lang": ""}, "owner": "alice"},
+    {"event": "progress", "data": {"progress": 1}, "owner": None},
+    {"event": "progress", "data": {"progress": 1, "status_text": 5}, "owner": "alice"},
+    {"event": "error", "data": {"retryable": "yes"}, "owner": "alice"},
+    {"event": "error", "data": {"message": ["m"]}, "owner": "alice"},
+    {"event": "error", "data": {"error_details": "d"}, "owner": "alice"},
+], ids=repr)
+async def test_a_publish_field_present_with_the_wrong_type_is_refused_not_taken_for_absent(service, body):
+    """Found by Schemathesis (tests/push/test_openapi.py): these were stored, a falsy `lang` read as absent."""
+    async with service.session.post(f"{service.url}/api/v1/executions/e-t1/events", json=body,
+                                    headers=service.auth("engine", ("publish",))) as resp:
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    assert await service.state.store.snapshot("e-t1") is None
+
+
+async def test_a_bad_lang_is_refused_on_a_later_event_too(service):
+    publish = service.auth("engine", ("publish",))
+    url = f"{service.url}/api/v1/executions/e-t2/events"
+    async with service.session.post(url, json={"event": "progress", "data": {"progress": 1}, "owner": "alice"},
+                                    headers=publish) as resp:
+        assert resp.status == 202
+    async with service.session.post(url, json={"event": "progress", "data": {"progress": 2}, "lang": "fr"},
+                                    headers=publish) as resp:
+        assert resp.status == 400
+    assert (await service.state.store.snapshot("e-t2")).seq == 1
+
+
 async def test_a_frame_too_big_is_counted_as_too_big(start_service):
     svc = await start_service(**{"limits.max_frame_bytes": 1024})
     ws = await svc.connect()
@@ -133,3 +163,20 @@ async def test_a_frame_of_exactly_the_limit_is_accepted_and_one_byte_more_is_clo
     await ws.send_str(over)
     msg = await ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1009
+
+
+async def test_a_frame_the_server_fails_on_closes_1011_and_is_logged(service, monkeypatch, caplog):
+    """A bug can only be injected: here the hub's subscribe raises what no store does."""
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("an injected bug")
+
+    await service.state.publish("e-bug", "progress", {"progress": 1}, owner="alice")
+    monkeypatch.setattr(service.state.hub, "subscribe", broken)
+    ws = await service.connect()
+    with caplog.at_level(logging.ERROR, logger="diagops.ws"):
+        await ws.send_json({"type": "subscribe", "execution_id": "e-bug"})
+        assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+    assert ws.close_code == 1011
+    assert any("an injected bug" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    reasons = service.state.metrics.ws_disconnections
+    await eventually(lambda: reasons.labels("internal")._value.get() == 1, what="an internal disconnection")

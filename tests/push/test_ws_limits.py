@@ -12,16 +12,8 @@ import aiohttp
 import pytest
 
 from diagops.push.protocol import CLOSE_HEARTBEAT
-from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
-from tests.servicekit import token
-
-
-def _masked_text_frame(text: str) -> bytes:
-    payload = text.encode()
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    assert len(payload) < 126
-    return bytes([0x81, 0x80 | len(payload)]) + mask + body
+from tests.push.wsutil import (eventually, last_server_frame, masked_text_frame, raw_handshake, recv_json, updates,
+                               watch_to_end)
 
 
 async def _raw_client_that_never_reads(port: int, execution_id: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -32,31 +24,10 @@ async def _raw_client_that_never_reads(port: int, execution_id: str) -> tuple[as
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (f"GET /ws?token={token('alice')} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-    )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    writer.write(_masked_text_frame(json.dumps({"type": "subscribe", "execution_id": execution_id})))
+    await raw_handshake(reader, writer, port)
+    writer.write(masked_text_frame(json.dumps({"type": "subscribe", "execution_id": execution_id})))
     writer.transport.pause_reading()  # from here on it reads nothing
     return reader, writer
-
-
-def _last_server_frame(data: bytes) -> tuple[int, bytes]:
-    """(opcode, payload) of the last of the unmasked frames a server sent (RFC 6455 5.2)."""
-    last = (0, b"")
-    at = 0
-    while at + 2 <= len(data):
-        n, at_payload = data[at + 1] & 0x7F, at + 2
-        if n == 126:
-            n, at_payload = int.from_bytes(data[at + 2:at + 4]), at + 4
-        elif n == 127:
-            n, at_payload = int.from_bytes(data[at + 2:at + 10]), at + 10
-        last = (data[at] & 0x0F, data[at_payload:at_payload + n])
-        at = at_payload + n
-    return last
 
 
 async def test_a_client_that_stops_reading_is_closed_slow_and_nobody_else_waits(start_service):
@@ -97,7 +68,7 @@ async def test_a_slow_consumer_that_reads_again_finds_the_close_1008_slow_after_
             break
     writer.transport.resume_reading()
     data = await asyncio.wait_for(reader.read(-1), 10)  # everything up to the server's end of the stream
-    opcode, payload = _last_server_frame(data)
+    opcode, payload = last_server_frame(data)
     assert opcode == 0x8, f"the stream ended without a close frame ({len(data)} bytes read)"
     assert int.from_bytes(payload[:2]) == 1008 and payload[2:] == b"slow"
     writer.close()

@@ -15,7 +15,8 @@ async def test_a_diagnosis_streams_every_stage_in_order_with_consecutive_seq(ser
     ws = await service.connect()
     frames = await watch_to_end(ws, started["execution_id"])
 
-    assert frames[0] == {"type": "subscribed", "execution_id": started["execution_id"], "seq": frames[0]["seq"]}
+    assert frames[0] == {"type": "subscribed", "execution_id": started["execution_id"], "seq": frames[0]["seq"],
+                         "epoch": frames[0]["epoch"]}
     events = updates(frames)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["event"] == "complete" and isinstance(events[-1]["data"]["report"], dict)
@@ -55,7 +56,8 @@ async def test_last_seq_past_the_end_replays_nothing_and_frees_the_slot(service)
     ws = await service.connect()
     full = updates(await watch_to_end(ws, eid))
     await ws.send_json({"type": "subscribe", "execution_id": eid, "last_seq": len(full) + 1})
-    assert await recv_json(ws) == {"type": "subscribed", "execution_id": eid, "seq": len(full)}
+    subscribed = await recv_json(ws)
+    assert subscribed == {"type": "subscribed", "execution_id": eid, "seq": len(full), "epoch": subscribed["epoch"]}
     await ws.send_json({"type": "ping"})
     assert (await recv_json(ws))["type"] == "pong"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from typing import Any, Callable
 
 import aiohttp
 
+from tests.servicekit import token
 from tests.waiting import eventually  # noqa: F401 - the push tests' one import for it
 
 
@@ -43,3 +46,38 @@ async def watch_to_end(ws: aiohttp.ClientWebSocketResponse, execution_id: str, l
 def updates(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in frames if f.get("type") == "diagnosis_update"]
 
+
+
+def masked_text_frame(text: str) -> bytes:
+    payload = text.encode()
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + body
+
+
+def last_server_frame(data: bytes) -> tuple[int, bytes]:
+    """(opcode, payload) of the last of the unmasked frames a server sent (RFC 6455 5.2)."""
+    last = (0, b"")
+    at = 0
+    while at + 2 <= len(data):
+        n, at_payload = data[at + 1] & 0x7F, at + 2
+        if n == 126:
+            n, at_payload = int.from_bytes(data[at + 2:at + 4]), at + 4
+        elif n == 127:
+            n, at_payload = int.from_bytes(data[at + 2:at + 10]), at + 10
+        last = (data[at] & 0x0F, data[at_payload:at_payload + n])
+        at = at_payload + n
+    return last
+
+
+async def raw_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int,
+                        user: str = "alice") -> None:
+    """Upgrade a raw TCP connection to /ws by hand, for tests that write frames byte by byte."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (f"GET /ws?token={token(user)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from typing import Any
 
@@ -192,7 +193,7 @@ async def test_restart_redis_mid_stream_every_hub_delivers_every_event_once_in_o
         final = (await publisher.snapshot("e")).seq
         await eventually(lambda: all(r.last == final for r in recorders), timeout=20)
         for hub, recorder, store in zip(hubs, recorders, (store_a, store_b)):
-            assert recorder.frames == [{"type": "subscribed", "execution_id": "e", "seq": 0}]
+            assert recorder.frames == [{"type": "subscribed", "execution_id": "e", "seq": 0, "epoch": ""}]
             assert [u.seq for u in recorder.delivered] == list(range(1, final + 1))
             assert recorder.delivered[-1].event == "complete"
             assert store._feed.reconnects == 1  # the feed really was cut and resubscribed
@@ -206,5 +207,49 @@ async def test_restart_redis_mid_stream_every_hub_delivers_every_event_once_in_o
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for store in (publisher, store_a, store_b):
+            await store.close()
+
+
+async def test_a_redis_restarted_empty_gives_live_subscribers_a_reset_not_a_silent_restart(own_redis: RedisServer) -> None:
+    """No persistence (or a failover to a replica that is behind): the re-created execution's
+    seq starts at 1 again under a new epoch; every process's hub announces the reset and
+    delivers the new stream from seq 1, none drops it as already delivered."""
+    publisher, store_a, store_b = await started(own_redis), await started(own_redis), await started(own_redis)
+    hubs = [Hub(store_a), Hub(store_b)]
+    recorders = [Recorder(), Recorder()]
+    tasks = [asyncio.create_task(hub.run()) for hub in hubs]
+    try:
+        await eventually(lambda: all(len(s._feed.listeners) == 1 for s in (store_a, store_b)))
+        for n in range(6):
+            await publisher.publish("lost", "progress", {"progress": n}, owner="u")
+        old_epoch = (await publisher.snapshot("lost")).epoch
+        for hub, recorder in zip(hubs, recorders):
+            await hub.subscribe(recorder, "lost", 0)
+        await eventually(lambda: all(r.last == 6 for r in recorders))
+
+        own_redis.kill()
+        shutil.rmtree(own_redis.workdir / "appendonlydir")  # restarted with nothing on disk
+        own_redis.start()
+        await eventually(lambda: all(s._feed.reconnects == 1 for s in (store_a, store_b)), timeout=15)
+        for n in range(3):
+            while not await succeeds(lambda n=n: publisher.publish("lost", "progress", {"progress": 10 + n}, owner="u")):
+                await asyncio.sleep(0.05)
+        await publisher.publish("lost", "complete", {"report": {}})
+        new_epoch = (await publisher.snapshot("lost")).epoch
+        assert new_epoch != old_epoch
+
+        await eventually(lambda: all(r.delivered and r.delivered[-1].event == "complete" for r in recorders), timeout=15)
+        for recorder in recorders:
+            assert recorder.frames == [
+                {"type": "subscribed", "execution_id": "lost", "seq": 6, "epoch": old_epoch},
+                {"type": "subscribed", "execution_id": "lost", "seq": recorder.frames[1]["seq"], "epoch": new_epoch,
+                 "reset": True},
+            ]
+            assert [u.seq for u in recorder.delivered] == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4]
+            assert [u.epoch for u in recorder.delivered] == [old_epoch] * 6 + [new_epoch] * 4
+    finally:
+        for task in tasks:
+            task.cancel()
         for store in (publisher, store_a, store_b):
             await store.close()
