@@ -23,6 +23,7 @@ CONTENT_TYPES = {
     "page.css": "text/css",
     "page.js": "text/javascript",
     "diag-client.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 CACHE_CONTROL = "no-cache"
 
@@ -68,7 +69,8 @@ def _serve(request: web.Request, name: str) -> web.Response:
         headers["Referrer-Policy"] = "no-referrer"
     if file.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=file.body, content_type=file.content_type, charset="utf-8", headers=headers)
+    charset = None if file.content_type.startswith("image/") else "utf-8"
+    return web.Response(body=file.body, content_type=file.content_type, charset=charset, headers=headers)
 
 
 async def index(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ const TEXTS = {
 
 const root = document.documentElement;
 const $ = (id) => document.getElementById(id);
-const page = { client: null, lang: "zh", runs: 0, lastRequest: null, lastError: null, report: null };
+const page = { client: null, lang: "zh", runs: 0, lastRequest: null, lastError: null, report: null, transports: [] };
 window.diagPage = page;
 
 function numberMeta(name, fallback) {
@@ -142,6 +142,7 @@ async function run(request) {
   }
   reset();
   page.runs += 1;
+  page.transports = [];
   page.lastRequest = request;
   const client = new DiagnosisClient({
     baseUrl: location.origin, token,
@@ -151,7 +152,10 @@ async function run(request) {
   page.client = client;
   const mine = (fn) => (arg) => { if (page.client === client) fn(arg); };
   client.on("progress", mine(showProgress));
-  client.on("transport", mine(showTransport));
+  client.on("transport", mine(({ transport }) => {
+    page.transports.push({ transport, at: Math.round(performance.now()) });
+    showTransport();
+  }));
   client.on("complete", mine(({ report }) => {
     page.report = report || {};
     renderReport(page.report);
