@@ -187,6 +187,7 @@ export class DiagnosisClient {
 
   /** Follow an existing execution from `lastSeq` (0: from its first event). */
   watch(executionId, lastSeq = 0) {
+    if (this._offOnline) this.stop(); // one execution per client: a second watch replaces the first
     this.executionId = executionId;
     this.merger = new SeqMerger(lastSeq);
     this._done = false;
