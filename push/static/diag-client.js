@@ -141,7 +141,7 @@ export class DiagnosisClient {
     this.executionId = null;
     this.merger = new SeqMerger();
     this._handlers = {};
-    this._socket = null; // {id, conn, subscribed, probe}
+    this._socket = null; // {id, conn, subscribed}: the current socket; callbacks of older ones are ignored
     this._socketIds = 0;
     this._timers = {};
     this._attempt = 0;
@@ -193,7 +193,7 @@ export class DiagnosisClient {
     this._done = false;
     this._offOnline = this.adapter.onOnline(() => this._online());
     this._setTransport("connecting");
-    this._openSocket(false);
+    this._openSocket();
   }
 
   /** Stop watching: socket closed, timers cleared, no more callbacks. */
@@ -271,8 +271,8 @@ export class DiagnosisClient {
 
   _online() {
     if (this._done) return;
-    if ("reconnect" in this._timers) { this._clear("reconnect"); this._openSocket(false); }
-    if ("probe" in this._timers) { this._clear("probe"); this._openSocket(true); }
+    if ("reconnect" in this._timers) { this._clear("reconnect"); this._openSocket(); }
+    if ("probe" in this._timers) { this._clear("probe"); this._openSocket(); }
     if ("poll" in this._timers) { this._clear("poll"); this._poll(); }
   }
 
@@ -283,12 +283,12 @@ export class DiagnosisClient {
     return `${base}/ws?token=${encodeURIComponent(this.token)}`;
   }
 
-  /** Open a socket; a `probe` runs beside polling and takes over only once it is answered. */
-  _openSocket(probe) {
+  /** Open a socket. Beside polling it is a probe: polling stops only once it is answered. */
+  _openSocket() {
     this._closeSocket(1000, "replaced");
     const id = ++this._socketIds;
     const current = () => this._socket && this._socket.id === id;
-    const state = { id, probe, opened: false, subscribed: false, conn: null };
+    const state = { id, subscribed: false, conn: null };
     this._socket = state;
     try {
       state.conn = this.adapter.openSocket(this._wsUrl(), {
@@ -306,7 +306,6 @@ export class DiagnosisClient {
   }
 
   _socketOpen(state) {
-    state.opened = true;
     this._send(state, { type: "subscribe", execution_id: this.executionId, last_seq: this.merger.lastSeq });
   }
 
@@ -369,7 +368,7 @@ export class DiagnosisClient {
     const socketWorks = wasLive && this._drops < this.options.maxDrops;
     if (socketWorks) {
       this._setTransport("connecting");
-      this._timer("reconnect", delay, () => this._openSocket(false));
+      this._timer("reconnect", delay, () => this._openSocket());
       return;
     }
     // Never opened, silent, or dropping again and again: poll now, probe the socket later.
@@ -377,7 +376,7 @@ export class DiagnosisClient {
       this._setTransport("polling");
       this._poll();
     }
-    this._timer("probe", delay, () => this._openSocket(true));
+    this._timer("probe", delay, () => this._openSocket());
   }
 
   // --- polling ---
