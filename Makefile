@@ -15,16 +15,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian's redis-server and prometheus (with promtool): the tests use the real ones.
+# Debian's redis-server, prometheus (with promtool) and chromium (with chromium-driver, for the
+# page's browser tests): the tests use the real ones.
 system-deps:
 	@missing=""; \
-	for bin in redis-server prometheus promtool; do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
+	for bin in redis-server prometheus promtool chromium chromedriver; do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server prometheus >/dev/null; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server prometheus chromium chromium-driver >/dev/null; \
 	  else \
-	    echo "make test needs:$$missing (Debian: sudo apt-get install redis-server prometheus)"; exit 3; \
+	    echo "make test needs:$$missing (Debian: sudo apt-get install redis-server prometheus chromium chromium-driver)"; exit 3; \
 	  fi; \
 	fi
 

@@ -65,7 +65,7 @@ def serve(
     secret = resolve_secret(spec, jwt_secret_file)
     from diagops.push.auth import mint_token, random_secret
 
-    ready_note = ""
+    ready_note, page_token = "", None
     if secret is None:
         if spec.service.workers > 1:
             raise CommandError("--workers above 1 needs a configured JWT secret (DIAGOPS_JWT_SECRET or --jwt-secret-file)")
@@ -74,6 +74,7 @@ def serve(
         # Shown only once the service serves: a token for a service that failed to start misleads.
         ready_note = ("[yellow]No JWT secret configured: using a random one for this run.[/]\n"
                       f"Token for user '{DEMO_USER}' (scopes subscribe publish, 24 h):\n{token}\n")
+        page_token = token
 
     metrics_dir = _share_metrics_across_workers() if spec.service.workers > 1 else None
     from diagops.push.logs import configure_logging
@@ -99,6 +100,12 @@ def serve(
                 raise CommandError(f"a worker exited with status {code}", EXIT_ENVIRONMENT)
         else:
             run(spec, secret=secret,
-                on_ready=lambda url: context.console.print(f"{ready_note}diagops serving on {url}", soft_wrap=True))
+                on_ready=lambda url: context.console.print(_ready_message(url, ready_note, page_token), soft_wrap=True))
     except ServeError as exc:
         raise CommandError(str(exc), EXIT_ENVIRONMENT) from None
+
+
+def _ready_message(url: str, note: str, page_token: str | None) -> str:
+    """What serve prints once it serves; with a demo token, the live page's address ready to open."""
+    page = f"\nWatch a diagnosis in a browser: {url}/?token={page_token}" if page_token else ""
+    return f"{note}diagops serving on {url}{page}"

@@ -28,6 +28,7 @@ from diagops.push.open_connections import OpenConnections
 from diagops.push.publishing import Publisher
 from diagops.push.store import Pingable, StoreUnavailable, open_store
 from diagops.push.store.base import Budgeted, StoreFull
+from diagops.push.webpage import add_page_routes
 from diagops.push.ws import websocket_handler
 from diagops.spec import Spec
 
@@ -63,6 +64,7 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     app[CONNECTIONS] = OpenConnections()
     app.router.add_get("/ws", websocket_handler)
     app.router.add_routes(routes)
+    add_page_routes(app, spec)
     app.cleanup_ctx.extend([_store_ctx, _hub_ctx, _heartbeat_ctx, _engine_ctx])
     app.on_shutdown.append(_close_connections)
     return app

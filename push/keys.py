@@ -7,6 +7,7 @@ cleanup context starts and stops exactly one thing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -19,6 +20,9 @@ from diagops.push.open_connections import OpenConnections
 from diagops.push.publishing import Publisher
 from diagops.push.store.base import Store
 from diagops.spec import Spec
+
+if TYPE_CHECKING:
+    from diagops.push.webpage import StaticFile
 
 ReadyCheck = Callable[[], Awaitable[None]]
 
@@ -33,3 +37,5 @@ ENGINE = web.AppKey("engine", SimulatedEngine)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 RATE = web.AppKey("rate", RateLimiter)
 CONNECTIONS = web.AppKey("connections", OpenConnections)
+# The page and its static files, read once when the app is built (push/webpage.py).
+STATIC_FILES: web.AppKey[dict[str, StaticFile]] = web.AppKey("static_files")

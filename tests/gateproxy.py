@@ -50,6 +50,8 @@ class Fault(StrEnum):
     POLLING_FROZEN = "polling_frozen"
     RENAME_METRIC = "rename_metric"
     HTTP_500_ON = "http_500_on"
+    WS_REFUSED = "ws_refused"
+    WS_SILENT = "ws_silent"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Faults:
     polling_frozen: bool = False
     rename_metric: tuple[str, str] | None = None  # (old family, new family)
     http_500_on: str | None = None  # a path prefix
+    ws_refused: bool = False  # every WebSocket upgrade answered 502, as by a proxy that cannot upgrade
+    ws_silent: bool = False  # upgrades accepted, then nothing relayed either way (a stuck middlebox)
 
     @classmethod
     def parse(cls, faults: Mapping[str, Any] | Iterable[str] | None) -> Faults:
@@ -217,6 +221,8 @@ def json_answer(status: int, code: str, message: str) -> web.Response:
 class GateProxy:
     """`with GateProxy(upstream, faults={"drop_seq": 3}) as proxy:` ... `proxy.url`, `proxy.stats`.
 
+    `proxy.faults = Faults.parse(...)` switches faults while it runs; each request reads them anew.
+
     `valid_token` is what `auth_disabled` substitutes; `user_tokens` maps a user to one of its
     tokens, for `authz_disabled=(B, A)`. `stats[fault]` counts the times a fault acted.
     """
@@ -309,6 +315,12 @@ class GateProxy:
             return json_answer(500, "internal", f"injected by the gate proxy (http_500_on={prefix})")
         call = self._upstream_call(request)
         if request.path == "/ws" and request.headers.get("Upgrade", "").lower() == "websocket":
+            if self.faults.ws_refused:
+                self.stats[Fault.WS_REFUSED] += 1
+                return json_answer(502, "bad_gateway", "WebSocket upgrades refused by the gate proxy (ws_refused)")
+            if self.faults.ws_silent:
+                self.stats[Fault.WS_SILENT] += 1
+                return await self._silent_websocket(request)
             return await self._websocket(request, call)
         return await self._http(request, call)
 
@@ -402,6 +414,21 @@ class GateProxy:
         self._sockets.add(task)
         try:
             await SocketRelay(self, request, client, upstream).run()
+        finally:
+            self._sockets.discard(task)
+        return client
+
+    async def _silent_websocket(self, request: web.Request) -> web.StreamResponse:
+        """Open the client's socket and then say nothing: its frames are read and dropped, no
+        ping, no close, until the client gives up or the proxy stops."""
+        client = web.WebSocketResponse(autoping=False, autoclose=False, max_msg_size=0, compress=False)
+        await client.prepare(request)
+        task = asyncio.current_task()
+        assert task is not None
+        self._sockets.add(task)
+        try:
+            while (await client.receive()).type not in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
+                pass
         finally:
             self._sockets.discard(task)
         return client

@@ -64,6 +64,9 @@ def test_without_a_secret_serve_prints_a_ready_token(tmp_path):
         ws.send(json.dumps({"type": "ping"}))
         assert json.loads(ws.recv())["type"] == "pong"
         ws.close()
+        page = wait_for(lambda: [line for line in list(lines) if line.startswith("Watch a diagnosis")], 5, "the page")
+        assert page[0].split(": ", 1)[1].strip() == f"http://127.0.0.1:{port}/?token={printed[0].strip()}"
+        assert http_status(f"http://127.0.0.1:{port}/") == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)

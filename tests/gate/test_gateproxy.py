@@ -14,7 +14,7 @@ import websocket
 from diagops.push.auth import mint_token
 from diagops.push.client import start_diagnosis
 from tests.conftest import LiveService
-from tests.gateproxy import Fault, GateProxy, rename_metric_family
+from tests.gateproxy import Fault, Faults, GateProxy, rename_metric_family
 from tests.push.wsutil import eventually, recv_json, updates, watch_to_end
 from tests.servicekit import serve_process, token
 
@@ -265,6 +265,31 @@ async def test_http_500_on_breaks_only_the_matching_paths(service):
     assert broken[0] == 500 and broken[2]["error"]["code"] == "internal"
     assert healthy[0] == 200
     assert proxy.stats == {Fault.HTTP_500_ON: 1}
+
+
+async def test_ws_refused_answers_every_upgrade_502_and_lets_http_through_until_switched_off(service):
+    eid = (await service.start_diagnosis())["execution_id"]
+    async with gate_proxy(service, {Fault.WS_REFUSED: True}) as proxy:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await service.session.ws_connect(proxy.ws_url, headers=service.auth())
+        status, _, body = await answer(service, "GET", f"{proxy.url}/api/v1/executions/{eid}", headers=service.auth())
+        proxy.faults = Faults()  # switched while it runs
+        streamed = await watch(service, proxy.ws_url, eid)
+    assert refused.value.status == 502
+    assert status == 200 and body["execution_id"] == eid
+    assert streamed[-1]["event"] == "complete"
+    assert proxy.stats == {Fault.WS_REFUSED: 1}
+
+
+async def test_ws_silent_opens_the_socket_and_never_answers(service):
+    eid = (await service.start_diagnosis())["execution_id"]
+    async with gate_proxy(service, {Fault.WS_SILENT: True}) as proxy:
+        async with service.session.ws_connect(proxy.ws_url, headers=service.auth()) as ws:
+            await ws.send_json({"type": "subscribe", "execution_id": eid})
+            await ws.send_json({"type": "ping"})
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.receive(timeout=0.5)  # the service would have answered both within milliseconds
+    assert proxy.stats == {Fault.WS_SILENT: 1}
 
 
 @pytest.mark.parametrize("faults, needs", [

@@ -67,6 +67,8 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
     assert "diagops/push/store/redis_append.lua" in names
     assert "diagops/loadtests/results.schema.json" in names
     assert "diagops/loadtests/generator/locustfile.py" in names  # `diagops loadtest` runs it by path
+    for static in ("index.html", "page.js", "page.css", "diag-client.js", "favicon.svg"):  # the page at /
+        assert f"diagops/push/static/{static}" in names, static
 
 
 def test_only_diagops_lands_in_site_packages(installed: tuple[Path, Path]) -> None:
