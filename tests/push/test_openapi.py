@@ -49,7 +49,8 @@ def test_every_route_the_service_has_is_in_the_document_or_named_as_left_out() -
     app = create_app(test_spec(), secret="x" * 32)
     routes = {(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
     documented = {(m.upper(), path) for path, ops in json.loads(DOCUMENT.read_text())["paths"].items() for m in ops}
-    not_http = {("GET", "/ws")}  # the WebSocket side: docs/protocol.md
+    # The WebSocket side (docs/protocol.md), and the live page with its files: not an API.
+    not_http = {("GET", "/ws"), ("GET", "/"), ("GET", "/static/{name}")}
     assert routes - not_http == documented
 
 
