@@ -108,6 +108,7 @@ class Snapshot:
             "progress": self.progress,
             "status_text": self.status_text,
             "seq": self.seq,
+            "epoch": self.epoch,
             "updated_at": self.updated_at,
         }
         if self.report is not None:

@@ -48,11 +48,27 @@ export function retryAfterDelay(header, { minDelayMs = DEFAULTS.minDelayMs, rand
  * An update at or below the last applied seq is a duplicate; one above the next is held until
  * the ones between arrive (`gap` says which seq is awaited, so the caller can fetch it). */
 export class SeqMerger {
-  constructor(lastSeq = 0) {
+  constructor(lastSeq = 0, epoch = null) {
     this.lastSeq = lastSeq;
+    this.epoch = epoch; // the stored stream the seqs count in (from `subscribed`), once known
     this.received = []; // the seqs applied, in order: tests check it has no repeat and no hole
     this.duplicates = 0;
+    this.resets = 0;
     this._held = new Map();
+  }
+
+  /** Take the service's stream name; true when it is not the one counted so far (the service
+   * lost the stream and it started over at seq 1), after which counting starts from 0 again. */
+  follow(epoch, reset = false) {
+    if (typeof epoch !== "string" || !epoch) return false;
+    const restarted = reset || (this.epoch !== null && epoch !== this.epoch);
+    this.epoch = epoch;
+    if (!restarted) return false;
+    this.lastSeq = 0;
+    this.received = [];
+    this._held.clear();
+    this.resets += 1;
+    return true;
   }
 
   /** Offer updates; returns the ones now applicable, in seq order. */
@@ -152,7 +168,7 @@ export class DiagnosisClient {
     this._offOnline = null;
   }
 
-  /** Subscribe to "update", "progress", "complete", "error", "transport"; returns an unsubscribe. */
+  /** Subscribe to "update", "progress", "complete", "error", "transport", "reset"; returns an unsubscribe. */
   on(event, fn) {
     (this._handlers[event] ||= []).push(fn);
     return () => { this._handlers[event] = this._handlers[event].filter((f) => f !== fn); };
@@ -241,6 +257,14 @@ export class DiagnosisClient {
     if (this.merger.gap !== null) this._fetchEvents(); // a hole: the events endpoint fills it
   }
 
+  /** A stream that started over (a new epoch) is shown from its first update again; a UI told by
+   * the "reset" event drops what it showed of the old one. */
+  _followStream(epoch, reset) {
+    const restarted = this.merger.follow(epoch, reset);
+    if (restarted) this._emit("reset", { epoch, resets: this.merger.resets });
+    return restarted;
+  }
+
   _fatal(error) {
     if (this._done) return;
     this._finish("closed");
@@ -306,7 +330,9 @@ export class DiagnosisClient {
   }
 
   _socketOpen(state) {
-    this._send(state, { type: "subscribe", execution_id: this.executionId, last_seq: this.merger.lastSeq });
+    const frame = { type: "subscribe", execution_id: this.executionId, last_seq: this.merger.lastSeq };
+    if (this.merger.epoch !== null) frame.epoch = this.merger.epoch; // so a lost stream is announced
+    this._send(state, frame);
   }
 
   _send(state, frame) {
@@ -325,6 +351,7 @@ export class DiagnosisClient {
     const frame = parseObject(text);
     if (!frame) return;
     if (frame.type === "subscribed" && frame.execution_id === this.executionId) {
+      this._followStream(frame.epoch, frame.reset === true);
       state.subscribed = true;
       this._attempt = 0;
       this._clear("poll");
@@ -389,7 +416,8 @@ export class DiagnosisClient {
       const body = parseObject(resp.text);
       if (resp.status === 200 && body) {
         this._pollFailures = 0;
-        if (Number.isInteger(body.seq) && body.seq > this.merger.lastSeq) await this._fetchEvents();
+        const restarted = this._followStream(body.epoch, false);
+        if (Number.isInteger(body.seq) && (restarted || body.seq > this.merger.lastSeq)) await this._fetchEvents();
       } else {
         wait = this._pollRefused(resp, body);
       }

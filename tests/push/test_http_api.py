@@ -57,7 +57,8 @@ async def test_polling_follows_the_diagnosis_to_its_report(service):
             return body if body["status"] == "complete" else None
 
     body = await eventually(final, what="the polled status to be complete")
-    assert set(body) == {"execution_id", "status", "stage", "progress", "status_text", "seq", "updated_at", "report"}
+    assert set(body) == {"execution_id", "status", "stage", "progress", "status_text", "seq", "epoch", "updated_at",
+                         "report"}
     assert body["progress"] == 100 and isinstance(body["report"], dict)
 
 

@@ -132,7 +132,7 @@ test("a dropped socket is reopened after a delay with last_seq, and counted", as
   await adapter.clock.advance(1200);
   const again = adapter.sockets[1];
   assert.ok(again.openedAt - dropAt >= 500, `reopened after ${again.openedAt - dropAt} ms`);
-  assert.deepEqual(again.sent[0], { type: "subscribe", execution_id: "e-1", last_seq: 2 });
+  assert.deepEqual(again.sent[0], { type: "subscribe", execution_id: "e-1", last_seq: 2, epoch: "ep-1" });
   assert.equal(c.reconnects, 1);
   assert.equal(c.transport, "live");
   assert.deepEqual(c.receivedSeqs, [1, 2]);
@@ -197,4 +197,50 @@ test("a diagnosis error reaches the UI with its friendly message and retryable f
   assert.equal(errors[0].retryable, true);
   assert.equal(errors[0].errorType, "TIMEOUT");
   assert.equal(c.transport, "closed");
+});
+
+test("a stream that starts over (a new epoch) is shown again from seq 1, live or after a reconnect", async () => {
+  const adapter = new FakeAdapter({ events: [update(1), update(2), update(3)] });
+  const c = client(adapter);
+  const seen = [];
+  const resets = [];
+  c.on("update", (u) => seen.push(u.seq));
+  c.on("reset", (r) => resets.push(r.epoch));
+  c.watch("e-1");
+  await adapter.clock.advance(10);
+  assert.deepEqual(seen, [1, 2, 3]);
+  adapter.restartStream(); // live: the subscribed socket is told
+  adapter.push(update(1));
+  adapter.push(update(2));
+  await adapter.clock.advance(10);
+  assert.deepEqual(seen, [1, 2, 3, 1, 2], "the new stream's first updates were dropped as already seen");
+  assert.deepEqual(resets, ["ep-2"]);
+  assert.deepEqual(c.receivedSeqs, [1, 2]);
+
+  adapter.sockets[0].closed = true; // dropped, and the stream is lost again while it is away
+  adapter.sockets[0].on.close(1006, "");
+  adapter.restartStream();
+  adapter.events.push(update(1));
+  await adapter.clock.advance(1200);
+  const resumed = adapter.sockets.at(-1).sent[0];
+  assert.deepEqual(resumed, { type: "subscribe", execution_id: "e-1", last_seq: 2, epoch: "ep-2" });
+  assert.deepEqual(seen, [1, 2, 3, 1, 2, 1]);
+  assert.deepEqual(resets, ["ep-2", "ep-3"]);
+  c.stop();
+});
+
+test("a poller that sees the epoch change reads the new stream from its start", async () => {
+  const adapter = new FakeAdapter({ socketMode: "fails", events: [update(1), update(2)] });
+  const c = client(adapter);
+  const seen = [];
+  c.on("update", (u) => seen.push(u.seq));
+  c.watch("e-1");
+  await adapter.clock.advance(1500);
+  assert.equal(c.transport, "polling");
+  assert.deepEqual(seen, [1, 2]);
+  adapter.restartStream();
+  adapter.events.push(update(1));
+  await adapter.clock.advance(1500);
+  assert.deepEqual(seen, [1, 2, 1]);
+  c.stop();
 });

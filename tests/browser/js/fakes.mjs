@@ -38,6 +38,18 @@ export class FakeAdapter {
     this.onlineHandlers = [];
     this.random = random;
     this.answer = null; // optional (req) => {status, headers, body} overriding the default
+    this.epoch = "ep-1"; // the stored stream's name, as the service gives it
+  }
+
+  /** The service lost the stream and it starts over (a Redis that restarted empty): a new epoch,
+   * no events, and every subscribed socket told so, as the service's hub does. */
+  restartStream() {
+    this.epoch = `ep-${Number(this.epoch.slice(3)) + 1}`;
+    this.events = [];
+    for (const s of this.sockets) {
+      if (s.closed || this.socketMode !== "works") continue;
+      s.on.message(JSON.stringify({ type: "subscribed", execution_id: "e-1", seq: 0, epoch: this.epoch, reset: true }));
+    }
   }
 
   openSocket(url, on) {
@@ -55,8 +67,10 @@ export class FakeAdapter {
         const frame = JSON.parse(text);
         if (frame.type === "subscribe") {
           this.clock.setTimeout(() => {
-            on.message(JSON.stringify({ type: "subscribed", execution_id: frame.execution_id, seq: this.events.length }));
-            for (const e of this.events.filter((e) => e.seq > frame.last_seq)) on.message(JSON.stringify(e));
+            const reset = frame.epoch !== undefined && frame.epoch !== this.epoch;
+            const subscribed = { type: "subscribed", execution_id: frame.execution_id, seq: this.events.length, epoch: this.epoch };
+            on.message(JSON.stringify(reset ? { ...subscribed, reset: true } : subscribed));
+            for (const e of this.events.filter((e) => reset || e.seq > frame.last_seq)) on.message(JSON.stringify(e));
           }, 1);
         } else if (frame.type === "ping") {
           this.clock.setTimeout(() => on.message(JSON.stringify({ type: "pong" })), 1);
@@ -83,7 +97,7 @@ export class FakeAdapter {
     const after = /events\?after=(\d+)/.exec(req.url);
     if (after) return { status: 200, body: this.events.filter((e) => e.seq > Number(after[1])) };
     if (/\/api\/v1\/executions\/[^/]+$/.test(req.url)) {
-      return { status: 200, body: { execution_id: "e-1", status: "processing", seq: this.events.length } };
+      return { status: 200, body: { execution_id: "e-1", status: "processing", seq: this.events.length, epoch: this.epoch } };
     }
     if (req.method === "POST") return { status: 202, body: { execution_id: "e-1", cached: false } };
     return { status: 404, body: { error: { code: "not_found", message: "no" } } };
