@@ -57,8 +57,8 @@ def generate(
             context.console.print(f"{out} matches the spec.", highlight=False)
         return
     if not json_out:
+        said = f"wrote {out}" if differs else f"{out} already matches the spec"
         context.console.print(
-            f"wrote {out} ({len(panels)} panels, schemaVersion {board.get('schemaVersion')})"
-            + ("" if differs else " (unchanged)") + f"; Grafana provisioning: {PROVISIONING}",
+            f"{said} ({len(panels)} panels, schemaVersion {board.get('schemaVersion')}); Grafana provisioning: {PROVISIONING}",
             highlight=False,
         )

@@ -232,6 +232,15 @@ def test_watch_names_an_expired_token_as_run_does(tmp_path):
     assert "the token has expired" in watched.stderr and "the token has expired" in ran.stderr
 
 
+def test_dashboards_generate_says_wrote_only_when_it_wrote(tmp_path):
+    board = tmp_path / "board.json"
+    first = diagops("dashboards", "generate", "--out", str(board), "--config", os.devnull)
+    again = diagops("dashboards", "generate", "--out", str(board), "--config", os.devnull)
+    assert first.returncode == again.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"wrote {board} (")
+    assert again.stdout.startswith(f"{board} already matches the spec (") and "wrote" not in again.stdout
+
+
 def test_alerts_generate_says_which_files_it_wrote_and_which_were_already_current(tmp_path):
     rules = tmp_path / "rules.yml"
     first = diagops("alerts", "generate", "--out", str(rules), "--config", os.devnull)
