@@ -11,6 +11,8 @@ function client(adapter, options = {}) {
   const c = new DiagnosisClient({ baseUrl: "http://svc", token: "t", adapter, ...FAST, ...options });
   c.transports = [];
   c.on("transport", ({ transport }) => c.transports.push([transport, adapter.clock.now]));
+  c.seen = []; // the seqs the UI was given, in order
+  c.on("update", (u) => c.seen.push(u.seq));
   return c;
 }
 
@@ -75,8 +77,6 @@ test("a socket that cannot be opened falls back to polling at once and is retrie
 test("polling and the socket that takes over show each update once, in order", async () => {
   const adapter = new FakeAdapter({ socketMode: "fails", events: [update(1), update(2)] });
   const c = client(adapter);
-  const seen = [];
-  c.on("update", (u) => seen.push(u.seq));
   c.watch("e-1");
   await adapter.clock.advance(1500);
   assert.equal(c.transport, "polling");
@@ -89,7 +89,7 @@ test("polling and the socket that takes over show each update once, in order", a
   adapter.push(update(4));
   adapter.push(update(5, "complete", { report: { score: 1 } }));
   await adapter.clock.advance(10);
-  assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  assert.deepEqual(c.seen, [1, 2, 3, 4, 5]);
   assert.deepEqual(c.receivedSeqs, [1, 2, 3, 4, 5]);
   assert.equal(c.transport, "closed");
 });
@@ -202,18 +202,16 @@ test("a diagnosis error reaches the UI with its friendly message and retryable f
 test("a stream that starts over (a new epoch) is shown again from seq 1, live or after a reconnect", async () => {
   const adapter = new FakeAdapter({ events: [update(1), update(2), update(3)] });
   const c = client(adapter);
-  const seen = [];
   const resets = [];
-  c.on("update", (u) => seen.push(u.seq));
   c.on("reset", (r) => resets.push(r.epoch));
   c.watch("e-1");
   await adapter.clock.advance(10);
-  assert.deepEqual(seen, [1, 2, 3]);
+  assert.deepEqual(c.seen, [1, 2, 3]);
   adapter.restartStream(); // live: the subscribed socket is told
   adapter.push(update(1));
   adapter.push(update(2));
   await adapter.clock.advance(10);
-  assert.deepEqual(seen, [1, 2, 3, 1, 2], "the new stream's first updates were dropped as already seen");
+  assert.deepEqual(c.seen, [1, 2, 3, 1, 2], "the new stream's first updates were dropped as already seen");
   assert.deepEqual(resets, ["ep-2"]);
   assert.deepEqual(c.receivedSeqs, [1, 2]);
 
@@ -224,7 +222,7 @@ test("a stream that starts over (a new epoch) is shown again from seq 1, live or
   await adapter.clock.advance(1200);
   const resumed = adapter.sockets.at(-1).sent[0];
   assert.deepEqual(resumed, { type: "subscribe", execution_id: "e-1", last_seq: 2, epoch: "ep-2" });
-  assert.deepEqual(seen, [1, 2, 3, 1, 2, 1]);
+  assert.deepEqual(c.seen, [1, 2, 3, 1, 2, 1]);
   assert.deepEqual(resets, ["ep-2", "ep-3"]);
   c.stop();
 });
@@ -232,15 +230,13 @@ test("a stream that starts over (a new epoch) is shown again from seq 1, live or
 test("a poller that sees the epoch change reads the new stream from its start", async () => {
   const adapter = new FakeAdapter({ socketMode: "fails", events: [update(1), update(2)] });
   const c = client(adapter);
-  const seen = [];
-  c.on("update", (u) => seen.push(u.seq));
   c.watch("e-1");
   await adapter.clock.advance(1500);
   assert.equal(c.transport, "polling");
-  assert.deepEqual(seen, [1, 2]);
+  assert.deepEqual(c.seen, [1, 2]);
   adapter.restartStream();
   adapter.events.push(update(1));
   await adapter.clock.advance(1500);
-  assert.deepEqual(seen, [1, 2, 1]);
+  assert.deepEqual(c.seen, [1, 2, 1]);
   c.stop();
 });
