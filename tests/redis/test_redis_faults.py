@@ -233,8 +233,9 @@ async def test_a_redis_restarted_empty_gives_live_subscribers_a_reset_not_a_sile
         own_redis.start()
         await eventually(lambda: all(s._feed.reconnects == 1 for s in (store_a, store_b)), timeout=15)
         for n in range(3):
-            while not await succeeds(lambda n=n: publisher.publish("lost", "progress", {"progress": 10 + n}, owner="u")):
-                await asyncio.sleep(0.05)
+            await eventually(lambda n=n: succeeds(lambda: publisher.publish("lost", "progress", {"progress": 10 + n},
+                                                                            owner="u")),
+                             timeout=15, what=f"publish {n} to reach the restarted Redis")
         await publisher.publish("lost", "complete", {"report": {}})
         new_epoch = (await publisher.snapshot("lost")).epoch
         assert new_epoch != old_epoch
