@@ -116,3 +116,13 @@ def test_an_unknown_policy_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="one of tinylfu, lru, not 'fifo'"):
         make_cache("fifo", 10)
     assert isinstance(make_cache("lru", 3), LruCache)
+
+
+def test_the_spec_offers_exactly_the_policies_there_are() -> None:
+    from typing import get_args
+
+    from diagops.push.store.cache_policy import POLICIES
+    from diagops.spec.model import CacheSpec
+
+    assert get_args(CacheSpec.model_fields["policy"].annotation) == POLICIES
+    assert CacheSpec().policy == "tinylfu"
