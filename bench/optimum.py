@@ -80,9 +80,10 @@ def unbounded_hits(trace: Sequence[Hashable], *, times: Sequence[float] | None =
 def policy_hits(policy: str, trace: Sequence[Hashable], capacity: int, *, times: Sequence[float] | None = None,
                 ttl_s: float | None = None) -> int:
     """Hits of the service's own cache class for `policy` (push/store/cache_policy.py, the one the
-    memory store runs) on `trace`, each result stored the moment it missed with a fixed expiry (the
-    service stores a result only once its diagnosis finishes, so it can do no better than this on
-    the same stream)."""
+    memory store runs) on `trace`, each result stored the moment it missed with a fixed expiry. The
+    service stores a result only once its diagnosis finishes, so a twin request meanwhile misses:
+    it usually does a little worse (with W-TinyLFU, whose choices depend on the order of requests
+    and stores, it can also land a few hits either side)."""
     if capacity <= 0 or (ttl_s is not None and ttl_s <= 0):
         return 0
     if (times is None) != (ttl_s is None):

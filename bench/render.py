@@ -50,8 +50,8 @@ def cache_tables(doc: dict[str, Any]) -> list[Table]:
     tables = [table]
     sweep = doc.get("sweep")
     if sweep:
-        curve = Table(title=f"hit ratio against {sweep['parameter']}")
-        for column in (sweep["parameter"], f"service ({POLICY_NAMES[run['cache']['policy']]})", "Belady", "LRU offline",
+        curve = Table(title=f"hit ratio against {sweep['parameter']}, the service running {POLICY_NAMES[run['cache']['policy']]}")
+        for column in (sweep["parameter"], "service", "Belady", "LRU offline",
                        "W-TinyLFU offline", "unbounded", "share of optimum"):
             curve.add_column(column)
         for point in sweep["points"]:
