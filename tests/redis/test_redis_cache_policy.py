@@ -27,7 +27,7 @@ async def replay(store: MemoryStore | RedisStore, trace: list[str]) -> list[bool
 
 @pytest.mark.parametrize("capacity", [1, 2, 10, 30])
 async def test_redis_and_memory_hit_on_the_same_requests(make_store, capacity: int) -> None:
-    trace = [f"brand-{k}" for k in zipf_trace(1500, 120, 1.1, seed=capacity)]
+    trace = [f"品牌-{k}" for k in zipf_trace(1500, 120, 1.1, seed=capacity)]  # UTF-8: both hash the same bytes
     assert len(trace) >= 2 * TINYLFU.sizes(capacity).sample_size  # the sketch is halved on the way
     memory = await replay(MemoryStore(MemoryStoreConfig(cache_max_entries=capacity)), trace)
     redis_store = await make_store(cache_max_entries=capacity)
