@@ -36,8 +36,8 @@ from rich.table import Table  # noqa: E402
 from benchmarks.nchan import nchan_missing, nchan_server  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
 from benchmarks.variants import link_checkout, parse_variant  # noqa: E402
-from benchmarks.wsload import Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
-from benchmarks.wsload.target import PUBLISH_MODES  # noqa: E402
+from diagops.bench.wsload import Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
+from diagops.bench.wsload.target import PUBLISH_MODES  # noqa: E402
 
 GOAL_P99_MS = 10.0  # at 1,000 sockets
 GOAL_KIB_PER_IDLE = 20.0

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.redis_bench                      # memory/1, redis/1, redis/2 at 1,000 sockets
     .venv/bin/python -m benchmarks.redis_bench --store redis --workers 2 --seconds 20 --repeat 3 --json out.json
 
-The workload is push_bench.py's fan-out (benchmarks/wsload/, reused by import): each
+The workload is push_bench.py's fan-out (diagops.bench.wsload, reused by import): each
 socket subscribed to one of sockets/10 executions, one ~250-byte event per execution every
 50 ms published over HTTP, measured for `--seconds` after a warm-up. For each configuration:
 delivered messages/s, delivery p99 (from the service's `timestamp` and from the publisher's
@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.redis_server import local_redis  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
-from benchmarks.wsload import ProcTree, Target, raise_nofile, run_fanout  # noqa: E402
+from diagops.bench.wsload import ProcTree, Target, raise_nofile, run_fanout  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -8,19 +8,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.wsload import Target
+from diagops.bench.wsload import Target
+from diagops.bench.wsload.target import BENCH_ENV
 from diagops.procs.service import running_service
-
-# The benchmark measures fan-out, not admission control: one client address opens
-# thousands of sockets in seconds, and a run publishes more events per execution
-# than a real diagnosis has. Everything else stays at the service's defaults.
-BENCH_ENV = {
-    "DIAGOPS_LIMITS__CONNECTION_RATE": "1000000",
-    "DIAGOPS_LIMITS__CONNECTION_BURST": "1000000",
-    "DIAGOPS_LIMITS__MAX_CONNECTIONS": "100000",
-    "DIAGOPS_STORE__MAX_EVENTS_PER_EXECUTION": "1000000",
-}
-
 
 @contextmanager
 def diagops_server(log_dir: Path, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,

@@ -67,6 +67,9 @@ class EngineSpec(Section):
 class CacheSpec(Section):
     ttl_s: float = Field(3600.0, ge=0)
     max_entries: int = Field(10_000, ge=0)
+    policy: Literal["tinylfu", "lru"] = Field(
+        "tinylfu", description="eviction: W-TinyLFU (frequency-aware admission) or plain LRU, the policy before it",
+    )
 
 
 class StoreSpec(Section):

@@ -123,6 +123,7 @@ def common_settings(spec: Spec) -> dict[str, Any]:
         "abandoned_after_s": spec.store.abandoned_after_s,
         "max_events_per_execution": spec.store.max_events_per_execution,
         "cache_max_entries": spec.cache.max_entries,
+        "cache_policy": spec.cache.policy,
     }
 
 
@@ -162,13 +163,18 @@ class Store(Protocol):
         Yields RESYNC after an interruption of the feed; never ends while the store is open."""
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
-        """The (event, data) list of a cached completed diagnosis, if still within TTL."""
+        """The (event, data) list of a cached completed diagnosis, if still within TTL. Every
+        call is a request the policy counts (W-TinyLFU's frequency sketch), hit or miss."""
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
-        """Offer a completed diagnosis's events for `ttl_s` seconds. A cache, not a log: an
-        entry may be evicted before its TTL (the least recently used goes first once
-        `cache.max_entries` are held), and a TTL <= 0 or a capacity of 0 stores nothing.
-        `cache_get` within the TTL answers an equal list unless the entry was evicted."""
+        """Offer a completed diagnosis's events for `ttl_s` seconds. A cache, not a log: at most
+        `cache.max_entries` are held and an entry may go before its TTL, as `cache.policy` decides
+        (push/store/cache_policy.py). `tinylfu`: the offer enters a small window, and the window's
+        oldest entry then enters the main region only if it was requested more often than main's
+        victim (else it is dropped: an offer may be refused). `lru`: the least recently used goes.
+        A TTL <= 0 or a capacity of 0 stores nothing. `cache_get` within the TTL answers an equal
+        list unless the entry was evicted or refused; both stores make the same choices on the
+        same calls."""
 
 
 DeliveryFloor = Callable[[str], "int | None"]

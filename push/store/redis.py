@@ -24,8 +24,11 @@ publish, replay and poll any execution:
 - Finished executions expire `retention_s` after their final event; the event
   cap refuses the event past `max_events_per_execution` (TooManyEvents), as in
   memory, so a log never needs trimming.
-- The result cache is one key per entry with a TTL plus a shared LRU index
-  capped at `cache_max_entries` (redis_cache_*.lua).
+- The result cache is one key per entry with a TTL, capped at `cache_max_entries`
+  by the policy `cache_policy` names, the same as memory.py's (cache_policy.py):
+  `tinylfu` keeps three recency-ordered zsets (window, probation, protected) and
+  a count-min sketch of 4-bit BITFIELD counters under `{prefix}{cache}:tlfu:`
+  (redis_tinylfu_*.lua); `lru` one shared LRU index (redis_cache_*.lua).
 - `listen()` is pub/sub through redis_feed.LiveFeed, with RESYNC after every
   reconnection.
 
@@ -57,6 +60,7 @@ from diagops.push.protocol import utc_timestamp
 from diagops.push.store.base import (
     OnOperation, Pingable, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
 )
+from diagops.push.store.cache_policy import POLICIES, TINYLFU
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
 from diagops.push.store.redis_policy import eviction_policy_warning
@@ -80,6 +84,7 @@ class RedisStoreConfig:
     abandoned_after_s: float = 7 * 24 * 3600.0  # TTL of an unfinished execution, renewed by each event
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
+    cache_policy: str = "tinylfu"  # cache_policy.POLICIES
     socket_timeout_s: float = 2.0
     connect_timeout_s: float = 1.0
     max_connections: int = 64  # per process, the live feed's included; callers beyond wait their turn
@@ -126,7 +131,16 @@ class RedisStore:
         self._cache_prefix = f"{prefix}{{cache}}:entry:"
         self._cache_index = f"{prefix}{{cache}}:lru"
         self._cache_clock = f"{prefix}{{cache}}:clock"
-        self._scripts = {name: LuaScript.named(name) for name in ("append", "cache_put", "cache_get")}
+        self._tinylfu = self.config.cache_policy == "tinylfu"
+        if not self._tinylfu and self.config.cache_policy != "lru":
+            raise ValueError(f"cache policy must be one of {', '.join(POLICIES)}, not {self.config.cache_policy!r}")
+        self._sizes = TINYLFU.sizes(max(self.config.cache_max_entries, 1))
+        tlfu = f"{prefix}{{cache}}:tlfu:"
+        if self._tinylfu:  # its own names: a switch of policy starts from an empty cache, not a mixed one
+            self._cache_prefix = f"{tlfu}entry:"
+        self._tinylfu_keys = [f"{tlfu}{part}" for part in ("window", "probation", "protected", "clock", "sketch", "samples")]
+        self._scripts = {name: LuaScript.named(name)
+                         for name in ("append", "cache_put", "cache_get", "tinylfu_put", "tinylfu_get")}
 
     @classmethod
     def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> RedisStore:
@@ -302,24 +316,30 @@ class RedisStore:
     # -- result cache ------------------------------------------------------
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
-        raw = await self._timed(
-            "cache_get",
-            self._eval("cache_get", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock], args=[key]),
-        )
+        if self._tinylfu:
+            if self.config.cache_max_entries <= 0:
+                return None  # as memory: nothing is stored, nothing is counted
+            sizes = self._sizes
+            call = self._eval("tinylfu_get", keys=[self._cache_prefix + key, *self._tinylfu_keys],
+                              args=[key, sizes.protected, sizes.width, sizes.depth, sizes.sample_size])
+        else:
+            call = self._eval("cache_get", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock], args=[key])
+        raw = await self._timed("cache_get", call)
         return None if raw is None else [(event, data) for event, data in json.loads(raw)]
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
         ttl_ms = int(ttl_s * 1000)
         if self.config.cache_max_entries <= 0 or ttl_ms <= 0:
             return  # memory stores it already expired: the same as not storing it
-        await self._timed(
-            "cache_put",
-            self._eval(
-                "cache_put",
-                keys=[self._cache_prefix + key, self._cache_index, self._cache_clock],
-                args=[json.dumps(events, ensure_ascii=False), ttl_ms, key, self.config.cache_max_entries, self._cache_prefix],
-            ),
-        )
+        value = json.dumps(events, ensure_ascii=False)
+        if self._tinylfu:
+            sizes = self._sizes
+            call = self._eval("tinylfu_put", keys=[self._cache_prefix + key, *self._tinylfu_keys[:5]],
+                              args=[value, ttl_ms, key, sizes.window, sizes.main, sizes.width, sizes.depth, self._cache_prefix])
+        else:
+            call = self._eval("cache_put", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock],
+                              args=[value, ttl_ms, key, self.config.cache_max_entries, self._cache_prefix])
+        await self._timed("cache_put", call)
 
     # -- plumbing ----------------------------------------------------------
 
