@@ -1,0 +1,134 @@
+"""A batch of publishes judged for one run of redis_append_many.lua: one round trip, many events.
+
+`RedisStore.publish_many` groups a batch's items by execution (keeping their order), judges
+each group with `lifecycle.advance` one item after the other from the execution's snapshot
+(remembered by this process, else read for the whole batch in one pipelined round trip), and
+sends every group's appends in one script call. What the batch cannot settle alone goes back
+to the per-item path (`RedisStore._append_with_retries`) for that execution's items, in order:
+
+- a group whose compare-and-swap lost to another process (the script answers the stored
+  snapshot, which the per-item path re-judges from);
+- a refusal judged on a remembered snapshot, which may be stale: the per-item path re-reads it
+  before refusing, as it does for a single publish.
+
+So every item gets the answer posting it alone would have given, and the fallback costs round
+trips only when another process wrote the same execution meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
+from diagops.push.protocol import utc_timestamp
+from diagops.push.store.base import Outcome, PublishItem, Update
+
+_ENVELOPE_SEPARATOR = "\n"  # never inside an envelope: its JSON is compact and escapes newlines
+
+
+def encode_envelope(update: Update) -> str:
+    """What the log and the channel carry: the exact accepted time, the stream's epoch, then
+    the wire text.
+
+    The wire timestamp has millisecond precision; push latency is measured
+    from `accepted_at`, so the float rides along; the epoch lets every process's hub tell a
+    re-created stream's seq 1 from a duplicate.
+    """
+    return f"{update.accepted_at!r} {update.epoch} {update.encoded}"
+
+
+def decode_envelope(raw: str) -> Update:
+    accepted, _, rest = raw.partition(" ")
+    epoch, encoded = ("", rest) if rest.startswith("{") else rest.split(" ", 1)  # "{": stored before epochs
+    update = Update.decode(encoded)
+    return Update(update.execution_id, update.seq, update.event, update.encoded, float(accepted), update.nbytes,
+                  update.payload, epoch)
+
+
+def decode_message(raw: str) -> list[Update]:
+    """A live-feed message: one envelope (redis_append.lua, and processes from before batches)
+    or a batch's envelopes joined by newlines (redis_append_many.lua)."""
+    return [decode_envelope(part) for part in raw.split(_ENVELOPE_SEPARATOR)]
+
+
+@dataclass
+class Group:
+    """One execution's items of a batch, and what judging them gave."""
+
+    execution_id: str
+    indices: list[int]  # positions in the batch, in order
+    current: Snapshot | None = None  # what the group is judged from
+    confirmed: bool = False  # `current` was read from Redis (not remembered)
+    appends: list[tuple[int, Update]] = field(default_factory=list)  # (position, update) to write, in order
+    last: Snapshot | None = None  # the snapshot after the last append
+    fallback: bool = False  # settle this group on the per-item path instead
+
+    def judge(self, items: Sequence[PublishItem], outcomes: list[Outcome | None], max_events: int) -> None:
+        """Chain `advance` over the group's items: each is judged on the snapshot its
+        predecessors leave. A refusal on a remembered snapshot sends the group to the fallback."""
+        state = self.current
+        for index in self.indices:
+            item = items[index]
+            now = time.time()
+            timestamp = utc_timestamp(now)
+            try:
+                snapshot, stored = advance(
+                    state, self.execution_id, item.event, item.data, timestamp=timestamp, now=now,
+                    owner=item.owner, lang=item.lang, max_events=max_events, idempotency_key=item.idempotency_key,
+                )
+            except AlreadyStored as duplicate:
+                outcomes[index] = duplicate  # as for a single publish: the snapshot holds the key
+                continue
+            except PublishRefused as refused:
+                if not self.confirmed:
+                    self.send_to_fallback()
+                    return
+                outcomes[index] = refused
+                continue
+            self.appends.append(
+                (index, Update.build(self.execution_id, snapshot.seq, timestamp, item.event, stored, now, snapshot.epoch)),
+            )
+            self.last = state = snapshot
+
+    def send_to_fallback(self, current: Snapshot | None = None, *, confirmed: bool = False) -> None:
+        self.fallback = True
+        self.appends.clear()
+        self.current, self.confirmed = current, confirmed
+
+    def script_args(self, ttl_ms: int) -> list[Any]:
+        """This group's part of redis_append_many.lua's ARGV (its KEYS are the store's to name)."""
+        assert self.last is not None and self.appends
+        first_seq = self.appends[0][1].seq
+        return [
+            version(self.current), first_seq - 1, version(self.last),
+            json.dumps(self.last.to_dict(), ensure_ascii=False), ttl_ms, len(self.appends),
+            *(encode_envelope(update) for _, update in self.appends),
+        ]
+
+    def unsettled_from_first_append(self) -> list[int]:
+        """The positions whose answer depends on the appends having landed: from the first
+        append on (a refusal before it was judged on the snapshot alone)."""
+        if not self.appends:
+            return []
+        first = self.indices.index(self.appends[0][0])
+        return self.indices[first:]
+
+
+def group_by_execution(items: Sequence[PublishItem]) -> dict[str, Group]:
+    groups: dict[str, Group] = {}
+    for index, item in enumerate(items):
+        group = groups.get(item.execution_id)
+        if group is None:
+            group = groups[item.execution_id] = Group(item.execution_id, [])
+        group.indices.append(index)
+    return groups
+
+
+def version(snapshot: Snapshot | None) -> str:
+    """What the append scripts compare: seq, and the creation time that tells a re-created
+    execution from an expired one with the same id and as many events."""
+    return "" if snapshot is None else f"{snapshot.seq}:{snapshot.created_at!r}"
