@@ -352,8 +352,7 @@ class RedisStore:
         except StoreUnavailable as exc:  # the appends may or may not have landed
             for group in groups:
                 self._recent.drop(group.execution_id)
-                for index in group.unsettled_from_first_append():
-                    outcomes[index] = exc
+                group.fail(outcomes, exc)
             return
         for group, (written, payload) in zip(groups, answers, strict=True):
             if not written:
@@ -363,9 +362,9 @@ class RedisStore:
                 continue
             assert group.last is not None
             if payload != group.last.seq:  # impossible while seq n is log entry n; never hand out a wrong seq
-                exc = StoreUnavailable(f"execution {group.execution_id}: log length {payload} after appending seq {group.last.seq}")
-                for index in group.unsettled_from_first_append():
-                    outcomes[index] = exc
+                self._recent.drop(group.execution_id)
+                group.fail(outcomes, StoreUnavailable(
+                    f"execution {group.execution_id}: log length {payload} after appending seq {group.last.seq}"))
                 continue
             for index, update in group.appends:
                 outcomes[index] = update

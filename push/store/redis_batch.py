@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
+from diagops.push.lifecycle import AlreadyStored, MalformedEvent, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
 from diagops.push.store.base import Outcome, PublishItem, Update
 
@@ -83,6 +83,9 @@ class Group:
             except AlreadyStored as duplicate:
                 outcomes[index] = duplicate  # as for a single publish: the snapshot holds the key
                 continue
+            except MalformedEvent as malformed:  # the event's shape: wrong whatever the snapshot
+                outcomes[index] = malformed
+                continue
             except PublishRefused as refused:
                 if not self.confirmed:
                     self.send_to_fallback()
@@ -109,13 +112,16 @@ class Group:
             *(encode_envelope(update) for _, update in self.appends),
         ]
 
-    def unsettled_from_first_append(self) -> list[int]:
-        """The positions whose answer depends on the appends having landed: from the first
-        append on (a refusal before it was judged on the snapshot alone)."""
+    def fail(self, outcomes: list[Outcome | None], exc: Exception) -> None:
+        """The appends may or may not have landed: `exc` for every item whose answer depends on
+        them, from the first append on (a refusal before it was judged on the snapshot alone, a
+        malformed event on its shape)."""
         if not self.appends:
-            return []
+            return
         first = self.indices.index(self.appends[0][0])
-        return self.indices[first:]
+        for index in self.indices[first:]:
+            if not isinstance(outcomes[index], MalformedEvent):
+                outcomes[index] = exc  # type: ignore[assignment] - a StoreUnavailable
 
 
 def group_by_execution(items: Sequence[PublishItem]) -> dict[str, Group]:
