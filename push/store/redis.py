@@ -74,6 +74,7 @@ from diagops.push.store.base import (
 from diagops.push.store.redis_batch import (  # noqa: F401 - the envelope codec is imported from here too
     Group, decode_envelope, decode_message, encode_envelope, group_by_execution, version,
 )
+from diagops.push.store.broadcast import Broadcast
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
 from diagops.push.store.redis_policy import eviction_policy_warning
@@ -119,8 +120,11 @@ UNKNOWN = Unknown()
 class RedisStore:
     """The store interface on Redis; see the module docstring for the layout and why."""
 
-    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
+    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None,
+                 listeners: Broadcast[Update | Resync] | None = None) -> None:
+        """`listeners`: where the live feed hands updates, when several stores share them (shards)."""
         self.config = config or RedisStoreConfig()
+        self._listeners = listeners
         self._observe = guarded(on_operation)
         self.append_conflicts = 0  # CAS retries, for tests and diagnosis
         self._appending = KeyedLocks()
@@ -138,11 +142,15 @@ class RedisStore:
         self._scripts = {name: LuaScript.named(name) for name in ("append", "append_many", "cache_put", "cache_get")}
 
     @classmethod
-    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> RedisStore:
-        """Build from `diagops.yaml` settings without connecting (start() connects)."""
-        if not spec.service.redis_url:
-            raise ValueError("RedisStore needs service.redis_url")
-        return cls(RedisStoreConfig(url=spec.service.redis_url, **common_settings(spec)), on_operation=on_operation)
+    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None, url: str | None = None,
+                  listeners: Broadcast[Update | Resync] | None = None) -> RedisStore:
+        """Build from `diagops.yaml` settings without connecting (start() connects); `url` picks
+        one of several shards (default: the only one)."""
+        if url is None:
+            if len(spec.service.redis_urls) != 1:
+                raise ValueError(f"RedisStore needs one service.redis_url (got {len(spec.service.redis_urls)})")
+            url = spec.service.redis_urls[0]
+        return cls(RedisStoreConfig(url=url, **common_settings(spec)), on_operation=on_operation, listeners=listeners)
 
     # -- keys --------------------------------------------------------------
 
@@ -185,6 +193,7 @@ class RedisStore:
             pong_timeout_s=cfg.socket_timeout_s,
             backoff=Backoff(cfg.reconnect_first_s, cfg.reconnect_cap_s),
             on_error=lambda _exc: self._observe("listen", 0.0, False),
+            listeners=self._listeners,
         )
         self._feed.start()
         try:

@@ -72,6 +72,7 @@ class LiveFeed:
         pong_timeout_s: float,
         backoff: Backoff,
         on_error: Callable[[BaseException], None] | None = None,
+        listeners: Broadcast[Update | Resync] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -80,7 +81,8 @@ class LiveFeed:
         self._pong_timeout_s = pong_timeout_s
         self._backoff = backoff
         self._on_error = on_error
-        self.listeners: Broadcast[Update | Resync] = Broadcast()
+        # Shared when several feeds (a sharded store's) hand updates to the same listeners.
+        self.listeners: Broadcast[Update | Resync] = Broadcast() if listeners is None else listeners
         self.ready = asyncio.Event()
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
