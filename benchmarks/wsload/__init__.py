@@ -24,8 +24,8 @@ is measured and reported with every run, so a saturated client is visible.
 """
 
 from benchmarks.wsload.child import raise_nofile
-from benchmarks.wsload.cpu import ProcTree, limits_of
+from benchmarks.wsload.cpu import CpuWindow, ProcTree, limits_of
 from benchmarks.wsload.runs import measure_idle, run_fanout
 from benchmarks.wsload.target import Target
 
-__all__ = ["Target", "ProcTree", "run_fanout", "measure_idle", "raise_nofile", "limits_of"]
+__all__ = ["Target", "CpuWindow", "ProcTree", "run_fanout", "measure_idle", "raise_nofile", "limits_of"]
