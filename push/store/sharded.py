@@ -23,9 +23,9 @@ of the channel in the same spirit.)
 
 What changing the shard list means for executions in flight: an execution whose
 shard changed is looked up on its new shard, where it does not exist. Its next
-event (carrying no owner) is refused with `owner_required`, a poll answers 404,
-and its subscribers keep what they had; its old keys expire on the old shard by
-their TTL. So change the list between batches of diagnoses (drain first), or
+event is refused with `owner_required` (or, carrying an owner, starts it again at
+seq 1 under a new epoch: a reset to its subscribers), a poll answers 404, and its
+old keys expire on the old shard by their TTL. So change the list between batches of diagnoses (drain first), or
 accept that diagnoses running across the change fail and are retried.
 """
 
