@@ -127,10 +127,19 @@ class Publisher:
                 results.append({})  # filled from the store's outcome below
             except MalformedEvent as exc:
                 results.append(refusal(exc.status, exc.code, exc.message))
-        outcomes = await self.store.publish_many(items) if items else []
-        published = self._published["batch"]
-        for place, item, outcome in zip(places, items, outcomes, strict=True):
-            results[place] = answer(outcome)
+        for place, result in zip(places, await self.publish_items(items, path="batch"), strict=True):
+            results[place] = result
+        return results
+
+    async def publish_items(self, items: list[PublishItem], *, path: str) -> list[Result]:
+        """Checked items stored with one `publish_many`, answered as `publish_item` answers each."""
+        if not items:
+            return []
+        outcomes = await self.store.publish_many(items)
+        published = self._published[path]
+        results: list[Result] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            results.append(answer(outcome))
             if isinstance(outcome, Exception):
                 continue
             published.inc()
