@@ -12,7 +12,6 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
-from diagops.cli.urls import REDIS_SCHEMES, checked_url
 
 DEMO_USER = "demo"
 
@@ -54,12 +53,10 @@ def serve(
     Frames, endpoints and codes: docs/protocol.md.
     """
     context = get_context(ctx)
-    for url in redis_url or ():
-        checked_url(url, "--redis-url", REDIS_SCHEMES)
-    redis_urls = None if not redis_url else redis_url[0] if len(redis_url) == 1 else list(redis_url)
+    redis_value = None if not redis_url else redis_url[0] if len(redis_url) == 1 else list(redis_url)  # one, or shards
     spec = load_for_command(config, {
         "service.host": ("--host", host), "service.port": ("--port", port),
-        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_urls),
+        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_value),
         "service.workers": ("--workers", workers),
     })
     if spec.service.workers > 1 and not spec.service.redis_urls:

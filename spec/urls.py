@@ -1,11 +1,10 @@
-"""What a URL must look like, checked before anything connects: shared by the spec (a URL in
-diagops.yaml or the environment) and the CLI (a URL given as a flag), so both refuse alike."""
+"""What a URL must look like, checked before anything connects: shared by the spec (every Redis
+URL, from the file, the environment or a flag) and the CLI's other URL flags, so all refuse alike."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-HTTP_SCHEMES = ("http", "https")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
