@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--skip-nchan", action="store_true", help="load only our service")
     ap.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH ('-': stdout, table to stderr)")
     ap.add_argument("--profile", metavar="DIR",
-                    help="after the runs, one extra run of our service (its first --publish mode) at the largest "
+                    help="after the runs, one extra run of our service (its first --publish mode and --store) at the largest "
                          "socket count under py-spy; "
                          "raw stacks and a hot-spot summary go to DIR (not part of the figures)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
@@ -213,7 +213,8 @@ def profile_run(args: argparse.Namespace, log_dir: Path, n: int, out: Path, cons
 
     console.print(f"[dim]profile: diagops, {n} sockets, under py-spy ...[/]")
     mode = args.publish.replace(" ", "").split(",")[0]  # the first --publish mode is the one profiled
-    result = _fanout(functools.partial(diagops_server, publish=mode), log_dir, n, args, on_window=start)
+    store = args.store.replace(" ", "").split(",")[0]  # on the first --store
+    result = _fanout(functools.partial(diagops_server, publish=mode, store=store), log_dir, n, args, on_window=start)
     proc = spy["p"]
     try:
         proc.wait(timeout=60)
