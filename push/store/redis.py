@@ -72,7 +72,7 @@ from diagops.push.store.base import (
     OnOperation, Outcome, Pingable, PublishItem, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
 )
 from diagops.push.store.redis_batch import (  # noqa: F401 - the envelope codec is imported from here too
-    Group, decode_envelope, decode_message, encode_envelope, group_by_execution, version,
+    Group, decode_envelope, decode_message, encode_envelope, group_by_execution, snapshot_json, version,
 )
 from diagops.push.store.broadcast import Broadcast
 from diagops.push.store.redis_feed import Backoff, LiveFeed
@@ -292,7 +292,7 @@ class RedisStore:
             async with self._slot():
                 written, payload = await self._guard(self._eval("append", keys=keys, args=[
                     version(current), snapshot.seq - 1, version(snapshot),
-                    json.dumps(snapshot.to_dict(), ensure_ascii=False), encode_envelope(update),
+                    snapshot_json(snapshot), encode_envelope(update),
                     self._channel, retention_ms,
                 ]))
             if written:
@@ -363,18 +363,15 @@ class RedisStore:
                 self._recent.drop(group.execution_id)
                 group.fail(outcomes, exc)
             return
-        for group, (written, payload) in zip(groups, answers, strict=True):
-            if not written:
+        flags, docs = answers[0], iter(answers[1:])
+        for group, written in zip(groups, flags, strict=True):
+            if written == "0":
                 self.append_conflicts += 1
                 self._recent.drop(group.execution_id)
-                group.send_to_fallback(Snapshot.from_dict(json.loads(payload)) if payload else None, confirmed=True)
+                doc = next(docs)
+                group.send_to_fallback(Snapshot.from_dict(json.loads(doc)) if doc else None, confirmed=True)
                 continue
             assert group.last is not None
-            if payload != group.last.seq:  # impossible while seq n is log entry n; never hand out a wrong seq
-                self._recent.drop(group.execution_id)
-                group.fail(outcomes, StoreUnavailable(
-                    f"execution {group.execution_id}: log length {payload} after appending seq {group.last.seq}"))
-                continue
             for index, update in group.appends:
                 outcomes[index] = update
             self._recent.put(group.last)

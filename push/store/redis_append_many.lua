@@ -15,18 +15,23 @@
 -- them), inside this script: stored and broadcast together or not at all.
 --
 -- ARGV[1] channel, ARGV[2] the number of groups, then per group g (KEYS[2g-1]
--- snapshot hash, KEYS[2g] event log): expected version, expected seq, new
--- version, new snapshot JSON, TTL in ms ("0": none), n, then n envelopes.
--- Answers one entry per group: {1, log length} written, {0, snapshot JSON or ""}.
-local answers = {}
+-- snapshot hash, KEYS[2g] event log): a header "expected version\nexpected
+-- seq\nnew version\nTTL in ms ("0": none)\nn" (one argument: the client pays
+-- per argument), the new snapshot JSON, then n envelopes.
+-- Answers {flags, docs...}: flags has one character per group, "1" written
+-- (its log is then exactly expected seq + n long: checked above) or "0" a
+-- conflict, whose stored snapshot JSON (or "") follows in group order. Compact
+-- because the client parses every element of a reply.
+local flags = {}
+local answers = {''}
 local written = {}
 local at = 3
 for g = 1, tonumber(ARGV[2]) do
   local snap, log = KEYS[2 * g - 1], KEYS[2 * g]
-  local expected, expected_seq = ARGV[at], tonumber(ARGV[at + 1])
-  local new_version, doc, ttl = ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
-  local n = tonumber(ARGV[at + 5])
-  local first = at + 6
+  local expected, expected_seq, new_version, ttl, n = string.match(ARGV[at], '^(.-)\n(%d+)\n(.-)\n(%d+)\n(%d+)$')
+  expected_seq, n = tonumber(expected_seq), tonumber(n)
+  local doc = ARGV[at + 1]
+  local first = at + 2
   at = first + n
   local version = redis.call('HGET', snap, 'v')
   if not version then
@@ -34,14 +39,14 @@ for g = 1, tonumber(ARGV[2]) do
     version = ''
   end
   if version ~= expected or redis.call('LLEN', log) ~= expected_seq then
-    answers[g] = {0, redis.call('HGET', snap, 'doc') or ''}
+    flags[g] = '0'
+    answers[#answers + 1] = redis.call('HGET', snap, 'doc') or ''
   else
     redis.call('HSET', snap, 'v', new_version, 'doc', doc)
-    local length = 0
     local i = first
     while i < first + n do  -- in chunks: unpack() of thousands of values can overflow Lua's stack
       local last = math.min(i + 499, first + n - 1)
-      length = redis.call('RPUSH', log, unpack(ARGV, i, last))
+      redis.call('RPUSH', log, unpack(ARGV, i, last))
       i = last + 1
     end
     if ttl ~= '0' then
@@ -51,9 +56,10 @@ for g = 1, tonumber(ARGV[2]) do
     for j = first, first + n - 1 do
       written[#written + 1] = ARGV[j]
     end
-    answers[g] = {1, length}
+    flags[g] = '1'
   end
 end
+answers[1] = table.concat(flags)
 if #written > 0 then
   redis.call('PUBLISH', ARGV[1], table.concat(written, '\n'))
 end

@@ -17,14 +17,15 @@ trips only when another process wrote the same execution meanwhile.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from diagops.push.lifecycle import AlreadyStored, MalformedEvent, PublishRefused, Snapshot, advance
-from diagops.push.protocol import utc_timestamp
+from diagops.push.protocol import dumps, utc_timestamp
 from diagops.push.store.base import Outcome, PublishItem, Update
 
 _ENVELOPE_SEPARATOR = "\n"  # never inside an envelope: its JSON is compact and escapes newlines
@@ -42,11 +43,14 @@ def encode_envelope(update: Update) -> str:
 
 
 def decode_envelope(raw: str) -> Update:
+    """An envelope back into the update it was made from (the accepted time from the envelope,
+    not re-parsed from the frame's millisecond timestamp)."""
     accepted, _, rest = raw.partition(" ")
     epoch, encoded = ("", rest) if rest.startswith("{") else rest.split(" ", 1)  # "{": stored before epochs
-    update = Update.decode(encoded)
-    return Update(update.execution_id, update.seq, update.event, update.encoded, float(accepted), update.nbytes,
-                  update.payload, epoch)
+    payload = encoded.encode()
+    message = orjson.loads(payload)
+    return Update(message["execution_id"], message["seq"], message["event"], encoded, float(accepted), len(payload),
+                  payload, epoch)
 
 
 def decode_message(raw: str) -> list[Update]:
@@ -103,14 +107,12 @@ class Group:
         self.current, self.confirmed = current, confirmed
 
     def script_args(self, ttl_ms: int) -> list[Any]:
-        """This group's part of redis_append_many.lua's ARGV (its KEYS are the store's to name)."""
+        """This group's part of redis_append_many.lua's ARGV (its KEYS are the store's to name):
+        the scalars in one newline-separated header, since redis-py's cost is per argument."""
         assert self.last is not None and self.appends
         first_seq = self.appends[0][1].seq
-        return [
-            version(self.current), first_seq - 1, version(self.last),
-            json.dumps(self.last.to_dict(), ensure_ascii=False), ttl_ms, len(self.appends),
-            *(encode_envelope(update) for _, update in self.appends),
-        ]
+        header = f"{version(self.current)}\n{first_seq - 1}\n{version(self.last)}\n{ttl_ms}\n{len(self.appends)}"
+        return [header, snapshot_json(self.last), *(encode_envelope(update) for _, update in self.appends)]
 
     def fail(self, outcomes: list[Outcome | None], exc: Exception) -> None:
         """The appends may or may not have landed: `exc` for every item whose answer depends on
@@ -132,6 +134,13 @@ def group_by_execution(items: Sequence[PublishItem]) -> dict[str, Group]:
             group = groups[item.execution_id] = Group(item.execution_id, [])
         group.indices.append(index)
     return groups
+
+
+def snapshot_json(snapshot: Snapshot) -> str:
+    """The snapshot as the append scripts store it. Its fields as they are, encoded by orjson:
+    `dataclasses.asdict` deep-copies the report and the idempotency keys, which was 30 % of a
+    batch's CPU in a profile."""
+    return dumps(vars(snapshot))
 
 
 def version(snapshot: Snapshot | None) -> str:
