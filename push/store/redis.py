@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import random
@@ -71,7 +70,7 @@ from diagops.push.protocol import utc_timestamp
 from diagops.push.store.base import (
     OnOperation, Outcome, Pingable, PublishItem, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
 )
-from diagops.push.store.redis_batch import (  # noqa: F401 - the envelope codec is imported from here too
+from diagops.push.store.redis_batch import (
     Group, decode_envelope, decode_message, encode_envelope, group_by_execution, snapshot_json, version,
 )
 from diagops.push.store.broadcast import Broadcast
