@@ -19,6 +19,8 @@ class Target:
     # diagops: how events are published. "http": one POST per event; "batch": the events due
     # within one publisher tick in one POST /api/v1/events; "ws": publish frames on one socket.
     publish: str = "http"
+    # Processes serving the server's store (a redis-server), measured apart from `pids`.
+    store_pids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("diagops", "nchan"):

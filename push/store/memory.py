@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from diagops.push.lifecycle import Snapshot, advance
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
 from diagops.push.store.cache_policy import ResultCache, make_cache
 from diagops.push.store.base import (
-    Budgeted, DeliveryFloor, OnEviction, OnOperation, Store, StoreFull, StoreUsage, Update, common_settings, guarded,
+    Budgeted, DeliveryFloor, OnEviction, OnOperation, Outcome, PublishItem, Store, StoreFull, StoreUnavailable, StoreUsage,
+    Update, common_settings, guarded,
 )
 from diagops.push.store.broadcast import Broadcast
 
@@ -240,6 +241,17 @@ class MemoryStore:
             self._observe("publish", time.perf_counter() - started, True)
         self._feed.put(update)
         return update
+
+    async def publish_many(self, items: Sequence[PublishItem]) -> list[Outcome]:
+        """A plain loop: in this process there is no round trip to save."""
+        outcomes: list[Outcome] = []
+        for item in items:
+            try:
+                outcomes.append(await self.publish(item.execution_id, item.event, item.data, owner=item.owner,
+                                                   lang=item.lang, idempotency_key=item.idempotency_key))
+            except (PublishRefused, AlreadyStored, StoreUnavailable) as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         started = time.perf_counter()
