@@ -3,9 +3,10 @@
 Each run replays the same stream against a service with a cold cache; beside the hit
 ratio the client saw and the one the service counted, it puts what Belady's offline
 optimum and an unbounded cache reach on exactly the requests that were answered, and
-the same LRU policy the service runs, simulated offline (the service stores a result
-only when its diagnosis finishes, so a request that comes while its twin is still
-running misses; the gap between the two is that).
+both policies the service can run (`cache.policy`: W-TinyLFU, LRU) simulated offline
+with the service's own cache classes (the service stores a result only when its
+diagnosis finishes, so a request that comes while its twin is still running misses;
+the gap between the service and its policy's simulation is that).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diagops.bench.cache_run import CacheSamples, Drive, drive
-from diagops.bench.optimum import belady_hits, lru_hits, unbounded_hits
+from diagops.bench.optimum import belady_hits, lru_hits, tinylfu_hits, unbounded_hits
 from diagops.bench.target import Target
 
 SWEEPS = ("capacity", "ttl")
@@ -28,6 +29,7 @@ class CacheSettings:
 
     capacity: int
     ttl_s: float
+    policy: str = "tinylfu"  # cache.policy
 
 
 def measure(target: Target, plan: Drive, settings: CacheSettings,
@@ -50,12 +52,14 @@ def figures(samples: CacheSamples, settings: CacheSettings) -> dict[str, Any]:
     belady = 0 if off else belady_hits(trace, settings.capacity, **timing)
     unbounded = 0 if off else unbounded_hits(trace, **timing)
     lru = 0 if off else lru_hits(trace, settings.capacity, **timing)
+    tinylfu = 0 if off else tinylfu_hits(trace, settings.capacity, **timing)
     client = _ratio(samples.client_hits, n)
     best = _ratio(belady, n)
     return {
-        "cache": {"capacity": settings.capacity, "ttl_s": settings.ttl_s, "policy": "lru"},
+        "cache": {"capacity": settings.capacity, "ttl_s": settings.ttl_s, "policy": settings.policy},
         "hit_ratio": {"client": client, "server": _ratio(samples.server_hits, round(samples.server_hits + samples.server_misses)),
-                      "belady": best, "unbounded": _ratio(unbounded, n), "lru_offline": _ratio(lru, n)},
+                      "belady": best, "unbounded": _ratio(unbounded, n), "lru_offline": _ratio(lru, n),
+                      "tinylfu_offline": _ratio(tinylfu, n)},
         "share_of_optimum": (client / best) if client is not None and best else None,
         "counts": {"answered": n, "distinct": len(set(trace)), "client_hits": samples.client_hits,
                    "server_hits": round(samples.server_hits), "server_misses": round(samples.server_misses),

@@ -1,7 +1,7 @@
 """`diagops bench push`: fan-out capacity, raised step by step until an objective breaks.
 
-Each step is one run of the repository's fan-out load client (benchmarks/wsload, the
-machinery of benchmarks/push_bench.py, not a second one): `sockets` subscribed sockets,
+Each step is one run of the fan-out load client (diagops.bench.wsload, installed with
+the package; benchmarks/push_bench.py runs the same one): `sockets` subscribed sockets,
 `watchers` per diagnosis (1: the mini program's case), one event per diagnosis every
 `period_s`, published over HTTP from a separate process. The step holds when delivery
 p99 stays within the delivery objective's threshold, nothing is lost and every socket
@@ -11,14 +11,10 @@ limited it, so a saturated load client is never reported as the server's capacit
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from diagops.bench.target import Target, TargetError
-
-CHECKOUT = Path(__file__).resolve().parent.parent
+from diagops.bench.target import Target
 
 
 def step_list(start: int, bound: int) -> list[int]:
@@ -37,22 +33,9 @@ def step_list(start: int, bound: int) -> list[int]:
         decade *= 10
 
 
-def wsload() -> Any:
-    """The load client from the checkout (it is not part of the installed package)."""
-    try:
-        import benchmarks.wsload as module
-    except ImportError:
-        if not (CHECKOUT / "benchmarks" / "wsload").is_dir():
-            raise TargetError("bench push needs the repository's benchmarks/wsload: run it from a checkout") from None
-        sys.path.insert(0, str(CHECKOUT))
-        import benchmarks.wsload as module
-    return module
-
-
 def server_settings() -> dict[str, str]:
     """The embedded service's limits lifted, so that the steps measure capacity, not the rate limiter."""
-    wsload()
-    from benchmarks.servers import BENCH_ENV
+    from diagops.bench.wsload.target import BENCH_ENV
 
     return dict(BENCH_ENV)
 
@@ -61,12 +44,13 @@ def run_step(target: Target, sockets: int, watchers: int, seconds: float, period
     """One step's figures, from the load client's run."""
     from urllib.parse import urlsplit
 
-    module = wsload()
+    from diagops.bench import wsload  # the load client: imported by the step, not by --help
+
     parts = urlsplit(target.url)
-    module.raise_nofile(sockets + 256)
-    load_target = module.Target("diagops", "diagops", parts.hostname or "127.0.0.1", parts.port or 80,
+    wsload.raise_nofile(sockets + 256)
+    load_target = wsload.Target("diagops", "diagops", parts.hostname or "127.0.0.1", parts.port or 80,
                                 (target.pid,) if target.pid else (), secret=target.secret)
-    return module.run_fanout(load_target, sockets, seconds, fanout=watchers, period_s=period_s, warmup_s=warmup_s)
+    return wsload.run_fanout(load_target, sockets, seconds, fanout=watchers, period_s=period_s, warmup_s=warmup_s)
 
 
 def judge_step(raw: dict[str, Any], threshold_ms: float) -> dict[str, Any]:

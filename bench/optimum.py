@@ -5,16 +5,18 @@ the entry, the newcomer included, whose next use is farthest away); no online po
 hit more often on the same trace and capacity. With a TTL an entry cannot serve a use
 after it expires (entries expire a fixed time after they were stored, as the service's
 do), so such a use counts as "never" when choosing what to drop. `unbounded_hits` is the
-ratio an infinite cache reaches: only first requests (and expiries) miss. `lru_hits` is
-the service's own policy run offline, for comparison with what the service achieved.
+ratio an infinite cache reaches: only first requests (and expiries) miss. `lru_hits` and
+`tinylfu_hits` run the service's own cache classes offline (push/store/cache_policy.py: one
+implementation, not a second copy here), for comparison with what the service achieved.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+
+from diagops.push.store.cache_policy import ResultCache, make_cache
 
 NEVER = math.inf
 
@@ -75,24 +77,36 @@ def unbounded_hits(trace: Sequence[Hashable], *, times: Sequence[float] | None =
     return lru_hits(trace, len(set(trace)) or 1, times=times, ttl_s=ttl_s)
 
 
-def lru_hits(trace: Sequence[Hashable], capacity: int, *, times: Sequence[float] | None = None,
-             ttl_s: float | None = None) -> int:
-    """Hits of an LRU cache of `capacity` entries with a fixed expiry per stored entry, stored the
-    moment it missed (the service stores a result only once its diagnosis finishes, so it can do
-    no better than this on the same stream)."""
+def policy_hits(policy: str, trace: Sequence[Hashable], capacity: int, *, times: Sequence[float] | None = None,
+                ttl_s: float | None = None) -> int:
+    """Hits of the service's own cache class for `policy` (push/store/cache_policy.py, the one the
+    memory store runs) on `trace`, each result stored the moment it missed with a fixed expiry. The
+    service stores a result only once its diagnosis finishes, so a twin request meanwhile misses:
+    it usually does a little worse (with W-TinyLFU, whose choices depend on the order of requests
+    and stores, it can also land a few hits either side)."""
     if capacity <= 0 or (ttl_s is not None and ttl_s <= 0):
         return 0
-    entries: OrderedDict[Hashable, float] = OrderedDict()
+    if (times is None) != (ttl_s is None):
+        raise ValueError("times and ttl_s go together")
+    cache: ResultCache[bool] = make_cache(policy, capacity)
     hits = 0
     for i, key in enumerate(trace):
         now = times[i] if times is not None else 0.0
-        expires = entries.get(key)
-        if expires is not None and now < expires:
+        name = str(key)
+        if cache.get(name, now) is not None:
             hits += 1
-            entries.move_to_end(key)
-            continue
-        entries[key] = now + ttl_s if ttl_s is not None else NEVER
-        entries.move_to_end(key)
-        while len(entries) > capacity:
-            entries.popitem(last=False)
+        else:
+            cache.put(name, True, now + ttl_s if ttl_s is not None else NEVER, now)
     return hits
+
+
+def lru_hits(trace: Sequence[Hashable], capacity: int, *, times: Sequence[float] | None = None,
+             ttl_s: float | None = None) -> int:
+    """Hits of LRU (`cache.policy: lru`, the policy before W-TinyLFU), as `policy_hits`."""
+    return policy_hits("lru", trace, capacity, times=times, ttl_s=ttl_s)
+
+
+def tinylfu_hits(trace: Sequence[Hashable], capacity: int, *, times: Sequence[float] | None = None,
+                 ttl_s: float | None = None) -> int:
+    """Hits of W-TinyLFU (`cache.policy: tinylfu`, the default), as `policy_hits`."""
+    return policy_hits("tinylfu", trace, capacity, times=times, ttl_s=ttl_s)

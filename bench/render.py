@@ -10,6 +10,9 @@ from rich.table import Table
 from diagops.reports.charts import grouped_bars_svg
 
 
+POLICY_NAMES = {"tinylfu": "W-TinyLFU", "lru": "LRU"}  # cache.policy, as a person reads it
+
+
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -29,14 +32,17 @@ def cache_tables(doc: dict[str, Any]) -> list[Table]:
     ratios, counts = run["hit_ratio"], run["counts"]
     table = Table(title=f"diagops bench cache: {doc['workload']['distribution']} over "
                         f"{doc['workload']['distinct']} distinct requests, capacity {run['cache']['capacity']}, "
-                        f"TTL {run['cache']['ttl_s']:g} s")
+                        f"TTL {run['cache']['ttl_s']:g} s, policy {POLICY_NAMES[run['cache']['policy']]}")
     for column in ("figure", "value", "reference"):
         table.add_column(column)
     table.add_row("hit ratio (clients saw)", pct(ratios["client"]), f"objective ≥ {doc['objective']['min_hit_ratio']:.0%}")
     table.add_row("hit ratio (service counted)", pct(ratios["server"]), "agree" if counts["agree"] else "DISAGREE")
     table.add_row("Belady optimum, same capacity", pct(ratios["belady"]), f"share achieved {pct(run['share_of_optimum'])}")
     table.add_row("unbounded cache", pct(ratios["unbounded"]), f"{counts['distinct']} distinct of {counts['answered']}")
-    table.add_row("LRU simulated offline", pct(ratios["lru_offline"]), "the service's policy, results stored at once")
+    policy = run["cache"]["policy"]
+    for name in ("tinylfu", "lru"):
+        table.add_row(f"{POLICY_NAMES[name]} simulated offline", pct(ratios[f"{name}_offline"]),
+                      ("the service's policy" if name == policy else "the other policy") + ", results stored at once")
     for kind in ("hit", "miss"):
         s = run["latency"][kind]
         table.add_row(f"{kind} latency p50/p95/p99/max", f"{ms(s['p50_ms'])} / {ms(s['p95_ms'])} / {ms(s['p99_ms'])} / {ms(s['max_ms'])}",
@@ -44,13 +50,14 @@ def cache_tables(doc: dict[str, Any]) -> list[Table]:
     tables = [table]
     sweep = doc.get("sweep")
     if sweep:
-        curve = Table(title=f"hit ratio against {sweep['parameter']}")
-        for column in (sweep["parameter"], "service", "Belady", "LRU offline", "unbounded", "share of optimum"):
+        curve = Table(title=f"hit ratio against {sweep['parameter']}, the service running {POLICY_NAMES[run['cache']['policy']]}")
+        for column in (sweep["parameter"], "service", "Belady", "LRU offline",
+                       "W-TinyLFU offline", "unbounded", "share of optimum"):
             curve.add_column(column)
         for point in sweep["points"]:
             r = point["hit_ratio"]
             curve.add_row(f"{point['value']:g}", pct(r["client"]), pct(r["belady"]), pct(r["lru_offline"]),
-                          pct(r["unbounded"]), pct(point["share_of_optimum"]))
+                          pct(r["tinylfu_offline"]), pct(r["unbounded"]), pct(point["share_of_optimum"]))
         tables.append(curve)
     return tables
 
@@ -66,10 +73,12 @@ def cache_markdown(doc: dict[str, Any], out: Path) -> Path:
     r = run["hit_ratio"]
     lines = ["## Cache benchmark", "",
              f"Workload: {doc['workload']['distribution']}, {run['counts']['answered']} requests over "
-             f"{run['counts']['distinct']} distinct, capacity {run['cache']['capacity']}, TTL {run['cache']['ttl_s']:g} s.", "",
+             f"{run['counts']['distinct']} distinct, capacity {run['cache']['capacity']}, TTL {run['cache']['ttl_s']:g} s, "
+             f"policy {POLICY_NAMES[run['cache']['policy']]}.", "",
              "| figure | value |", "|---|---|",
              f"| hit ratio, clients | {pct(r['client'])} |", f"| hit ratio, service counters | {pct(r['server'])} |",
              f"| Belady optimum | {pct(r['belady'])} |", f"| unbounded cache | {pct(r['unbounded'])} |",
+             f"| W-TinyLFU / LRU simulated offline | {pct(r['tinylfu_offline'])} / {pct(r['lru_offline'])} |",
              f"| share of optimum | {pct(run['share_of_optimum'])} |",
              f"| hit p99 / miss p99 | {ms(run['latency']['hit']['p99_ms'])} / {ms(run['latency']['miss']['p99_ms'])} |",
              "", f"Verdict: {verdict_line(doc)}", ""]
@@ -78,7 +87,9 @@ def cache_markdown(doc: dict[str, Any], out: Path) -> Path:
         name = f"charts/bench-cache-{sweep['parameter']}.svg"
         categories = [f"{p['value']:g}" for p in sweep["points"]]
         svg = grouped_bars_svg(categories, {
-            "service": [p["hit_ratio"]["client"] for p in sweep["points"]],
+            f"service ({POLICY_NAMES[run['cache']['policy']]})": [p["hit_ratio"]["client"] for p in sweep["points"]],
+            "LRU offline": [p["hit_ratio"]["lru_offline"] for p in sweep["points"]],
+            "W-TinyLFU offline": [p["hit_ratio"]["tinylfu_offline"] for p in sweep["points"]],
             "Belady": [p["hit_ratio"]["belady"] for p in sweep["points"]],
             "unbounded": [p["hit_ratio"]["unbounded"] for p in sweep["points"]]},
             f"hit ratio against {sweep['parameter']}", sweep["parameter"])

@@ -176,7 +176,7 @@ def until_closed(pipe: Any, timeout_s: float = 60.0) -> dict[str, Any]:
 
 
 def measure(n: int, rounds: int) -> dict[str, Any]:
-    from benchmarks.wsload import raise_nofile
+    from diagops.bench.wsload import raise_nofile
 
     raise_nofile(n + 1000)
     ctx = mp.get_context("spawn")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.wsload.cpu import ProcTree, machine_cpu_seconds
+from diagops.bench.wsload.cpu import ProcTree, machine_cpu_seconds
 from diagops.loadtests.embedded import EmbeddedService
 
 SECRET = "benchmark-secret-0123456789abcdef0123"

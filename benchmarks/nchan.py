@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.wsload import Target
+from diagops.bench.wsload import Target
 from diagops.procs.executor import Executor
 from diagops.procs.ports import free_port
 from diagops.procs.readiness import HttpStatus

@@ -36,12 +36,16 @@ from rich.table import Table  # noqa: E402
 from benchmarks.nchan import nchan_missing, nchan_server  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
 from benchmarks.variants import link_checkout, parse_variant  # noqa: E402
-from benchmarks.wsload import Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
-from benchmarks.wsload.target import PUBLISH_MODES  # noqa: E402
+from diagops.bench.wsload import CpuWindow, Target, measure_idle, raise_nofile, run_fanout  # noqa: E402
+from diagops.bench.wsload.cpu import SATURATED, cpu_entry  # noqa: E402
+from diagops.bench.wsload.target import PUBLISH_MODES  # noqa: E402
 
 GOAL_P99_MS = 10.0  # at 1,000 sockets
 GOAL_KIB_PER_IDLE = 20.0
 GOAL_CPU_RATIO = 2.0  # our CPU per message / Nchan's
+GOAL_REDIS_BATCH_MSGS_PER_S = 10_000  # Redis store, batched publishing, per service process
+GOAL_REDIS_CPU_RATIO = 1.5  # Redis store's service CPU per message / the memory store's
+STORES = ("memory", "redis")
 
 
 def _counts(text: str) -> list[int]:
@@ -64,10 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "batch (the events due within 2 ms in one POST /api/v1/events), ws (publish frames on one "
                          "socket); reported as diagops, diagops-batch, diagops-ws. Nchan always gets one POST per "
                          "event (default http)")
+    ap.add_argument("--store", default="memory",
+                    help="our service's stores, a comma list run side by side: memory, redis (a fresh redis-server "
+                         "per run, its CPU per message reported apart from the service's); Redis runs are named "
+                         "diagops-redis, diagops-redis-batch, ... (default memory)")
     ap.add_argument("--skip-nchan", action="store_true", help="load only our service")
     ap.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH ('-': stdout, table to stderr)")
     ap.add_argument("--profile", metavar="DIR",
-                    help="after the runs, one extra run of our service (its first --publish mode) at the largest "
+                    help="after the runs, one extra run of our service (its first --publish mode and --store) at the largest "
                          "socket count under py-spy; "
                          "raw stacks and a hot-spot summary go to DIR (not part of the figures)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
@@ -85,9 +93,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _fanout(make_server: Any, log_dir: Path, n: int, args: argparse.Namespace, on_window: Any = None) -> dict[str, Any]:
     with make_server(log_dir) as target:
-        return run_fanout(target, n, args.seconds, fanout=args.fanout, period_s=args.period_ms / 1000,
-                          warmup_s=args.warmup, event_bytes=args.event_bytes, subscriber_procs=args.client_procs,
-                          on_window=(lambda t0, t1: on_window(target, t0, t1)) if on_window else None)
+        redis_cpu = CpuWindow(list(target.store_pids)) if target.store_pids else None
+
+        def window(t0: float, t1: float) -> None:
+            if redis_cpu is not None:
+                redis_cpu.start(t0, t1)
+            if on_window is not None:
+                on_window(target, t0, t1)
+
+        result = run_fanout(target, n, args.seconds, fanout=args.fanout, period_s=args.period_ms / 1000,
+                            warmup_s=args.warmup, event_bytes=args.event_bytes, subscriber_procs=args.client_procs,
+                            on_window=window)
+        redis_seconds = redis_cpu.result() if redis_cpu is not None else None
+    if redis_seconds is not None:  # the service's CPU stays in server_cpu; Redis's is its own figure
+        result["redis_cpu"] = cpu_entry(redis_seconds, result["window_s"], result["delivered_in_window"])
+        share = redis_seconds / result["window_s"]
+        if share >= SATURATED:
+            result["limited_by"] = f"redis-server CPU ({share:.0%} of a core); {result['limited_by']}"
+    return result
 
 
 def _idle(make_server: Any, log_dir: Path, counts: list[int], args: argparse.Namespace) -> dict[str, Any]:
@@ -107,8 +130,12 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     modes = [m for m in args.publish.replace(" ", "").split(",") if m]
     if not modes or set(modes) - set(PUBLISH_MODES):
         raise SystemExit(f"--publish: a comma list of {', '.join(PUBLISH_MODES)}")
+    stores = [m for m in args.store.replace(" ", "").split(",") if m]
+    if not stores or set(stores) - set(STORES):
+        raise SystemExit(f"--store: a comma list of {', '.join(STORES)}")
     servers: list[tuple[str, Any]] = [
-        (_mode_name(mode), functools.partial(diagops_server, name=_mode_name(mode), publish=mode)) for mode in modes
+        (_mode_name(mode, store), functools.partial(diagops_server, name=_mode_name(mode, store), publish=mode, store=store))
+        for store in stores for mode in modes
     ]
     for variant in variants:
         code = link_checkout(variant.checkout, log_dir / "variants" / variant.name)
@@ -131,7 +158,7 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "config": {"sockets": sockets, "idle": idle, "seconds": args.seconds, "warmup_s": args.warmup,
                    "period_ms": args.period_ms, "fanout": args.fanout, "event_bytes": args.event_bytes,
                    "subscriber_procs": args.client_procs, "repeat": args.repeat, "nchan_skipped": skipped,
-                   "publish": modes},
+                   "publish": modes, "stores": stores},
         "fanout_runs": [], "idle_runs": [],
     }
     started = time.monotonic()
@@ -161,8 +188,9 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     return doc
 
 
-def _mode_name(mode: str) -> str:
-    return "diagops" if mode == "http" else f"diagops-{mode}"
+def _mode_name(mode: str, store: str = "memory") -> str:
+    base = "diagops" if store == "memory" else f"diagops-{store}"
+    return base if mode == "http" else f"{base}-{mode}"
 
 
 # --------------------------------------------------------------------------- profiling
@@ -185,7 +213,8 @@ def profile_run(args: argparse.Namespace, log_dir: Path, n: int, out: Path, cons
 
     console.print(f"[dim]profile: diagops, {n} sockets, under py-spy ...[/]")
     mode = args.publish.replace(" ", "").split(",")[0]  # the first --publish mode is the one profiled
-    result = _fanout(functools.partial(diagops_server, publish=mode), log_dir, n, args, on_window=start)
+    store = args.store.replace(" ", "").split(",")[0]  # on the first --store
+    result = _fanout(functools.partial(diagops_server, publish=mode, store=store), log_dir, n, args, on_window=start)
     proc = spy["p"]
     try:
         proc.wait(timeout=60)
@@ -263,6 +292,8 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
             "p99_sent_at_ms": _stat([r["latency_ms"]["client_sent_at"]["p99"] for r in runs]),
             "server_us_per_msg": _stat([r["server_cpu"]["us_per_msg"] for r in runs]),
             "server_core_percent": _stat([r["server_cpu"]["core_percent"] for r in runs]),
+            "redis_us_per_msg": _stat([r.get("redis_cpu", {}).get("us_per_msg") for r in runs]),
+            "server_rss_mib": _stat([r["server_rss_mib"] for r in runs]),
             "missing": sum(r["integrity"]["missing"] for r in runs),
             "limited_by": sorted({r["limited_by"] for r in runs}),
         }
@@ -326,6 +357,30 @@ def _goals(fanout: dict[str, Any], ratios: dict[str, Any], idle: dict[str, Any])
         goals.append({"goal": f"{name}: CPU per message <= {GOAL_CPU_RATIO:g}x Nchan's at {int(n):,} sockets",
                       "measured": f"{r['cpu_per_msg']['median']:.2f}x (worst {worst:.2f}x)" if worst else "n/a",
                       "met": worst is not None and worst <= GOAL_CPU_RATIO})
+    goals += _redis_goals(fanout)
+    return goals
+
+
+def _redis_goals(fanout: dict[str, Any]) -> list[dict[str, Any]]:
+    """Redis store, batched: the rate per service process, and the service's CPU per message against
+    the memory store's in the same run (batched on both)."""
+    goals = []
+    redis, memory = fanout.get("diagops-redis-batch", {}), fanout.get("diagops-batch", {})
+    for n, row in sorted(redis.items(), key=lambda kv: int(kv[0])):
+        rate = row["delivered_msgs_per_s"]["min"]
+        offered = row["target_msgs_per_s"]
+        goals.append({"goal": f"diagops-redis-batch: >= {GOAL_REDIS_BATCH_MSGS_PER_S:,} msg/s at {int(n):,} sockets "
+                              f"(offered {offered:,.0f}/s)",
+                      "measured": f"{row['delivered_msgs_per_s']['median']:,.0f} msg/s",
+                      # 0.5 % slack: a window's count of an exactly met rate wobbles by a few events
+                      "met": rate is not None and rate >= 0.995 * GOAL_REDIS_BATCH_MSGS_PER_S})
+        base = memory.get(n)
+        ratio = _ratio(row["server_us_per_msg"]["median"], base["server_us_per_msg"]["median"]) if base else None
+        if ratio is not None:
+            goals.append({"goal": f"diagops-redis-batch: service CPU per message <= {GOAL_REDIS_CPU_RATIO:g}x "
+                                  f"diagops-batch's at {int(n):,} sockets",
+                          "measured": f"{ratio:.2f}x (+ redis-server {row['redis_us_per_msg']['median']} µs/msg)",
+                          "met": ratio <= GOAL_REDIS_CPU_RATIO})
     return goals
 
 
@@ -351,7 +406,8 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
 
     runs = Table(title="Fan-out runs (every run; latency: from the server's `timestamp` / from the publisher's `sent_at`)")
     for col, justify in (("server", "left"), ("sockets", "right"), ("msg/s (target)", "right"), ("p50 ms", "right"),
-                         ("p99 ms", "right"), ("p99.9 ms", "right"), ("µs CPU/msg", "right"), ("server %core", "right"),
+                         ("p99 ms", "right"), ("p99.9 ms", "right"), ("µs CPU/msg", "right"), ("redis µs/msg", "right"),
+                         ("server %core", "right"), ("RSS MiB", "right"),
                          ("sub %core", "right"), ("pub %core", "right"), ("pub lag p99 ms", "right"),
                          ("machine %busy", "right"), ("missing", "right"),
                          ("limited by", "left")):
@@ -361,7 +417,8 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
         subs = "/".join(f"{v['core_percent']:.0f}" for k, v in r["client_cpu"].items() if k.startswith("subscriber"))
         runs.add_row(r["target"], f"{r['sockets']:,}", f"{r['delivered_msgs_per_s']:,.0f} ({r['target_msgs_per_s']:,.0f})",
                      f"{ls['p50']} / {lc['p50']}", f"{ls['p99']} / {lc['p99']}", f"{ls['p999']} / {lc['p999']}",
-                     f"{r['server_cpu']['us_per_msg']}", f"{r['server_cpu']['core_percent']}", subs,
+                     f"{r['server_cpu']['us_per_msg']}", f"{r.get('redis_cpu', {}).get('us_per_msg', '-')}",
+                     f"{r['server_cpu']['core_percent']}", f"{r['server_rss_mib']}", subs,
                      f"{r['client_cpu']['publisher']['core_percent']}", f"{r['publish']['lag_ms']['p99']}",
                      f"{r['machine_busy_percent']}",
                      str(r["integrity"]["missing"]), r["limited_by"])
@@ -369,7 +426,8 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
 
     summary = doc["summary"]
     side = Table(title="Side by side" + (" (median, range over repeats)" if cfg["repeat"] > 1 else ""))
-    for col in ("sockets", "server", "msg/s", "p50 ms", "p99 ms", "p99 ms (sent_at)", "µs CPU/msg"):
+    for col in ("sockets", "server", "msg/s", "p50 ms", "p99 ms", "p99 ms (sent_at)", "µs CPU/msg", "redis µs/msg",
+                "RSS MiB"):
         side.add_column(col, justify="left" if col == "server" else "right")
     sockets = sorted({int(n) for per in summary["fanout"].values() for n in per})
     for n in sockets:
@@ -377,13 +435,14 @@ def print_report(doc: dict[str, Any], console: Console) -> None:
             s = per.get(str(n))
             if s:
                 side.add_row(f"{n:,}", name, _fmt(s["delivered_msgs_per_s"], 0), _fmt(s["p50_ms"], 2), _fmt(s["p99_ms"], 2),
-                             _fmt(s["p99_sent_at_ms"], 2), _fmt(s["server_us_per_msg"], 1))
+                             _fmt(s["p99_sent_at_ms"], 2), _fmt(s["server_us_per_msg"], 1), _fmt(s["redis_us_per_msg"], 1),
+                             _fmt(s["server_rss_mib"], 0))
         ratios = summary["ratio_to_nchan"]
         rows = [("ours", ratios.get(str(n)))] + [(v, per.get(str(n))) for v, per in ratios.get("variants", {}).items()]
         rows = [(label, r) for label, r in rows if r]
         for k, (label, r) in enumerate(rows):
             side.add_row(f"{n:,}", f"[bold]{label} / Nchan[/]", "", "", _fmt(r["p99"], 2, "x"), _fmt(r["p99_sent_at"], 2, "x"),
-                         _fmt(r["cpu_per_msg"], 2, "x"), end_section=k == len(rows) - 1)
+                         _fmt(r["cpu_per_msg"], 2, "x"), "", "", end_section=k == len(rows) - 1)
     console.print(side)
 
     if summary["idle"]:

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.redis_bench                      # memory/1, redis/1, redis/2 at 1,000 sockets
     .venv/bin/python -m benchmarks.redis_bench --store redis --workers 2 --seconds 20 --repeat 3 --json out.json
 
-The workload is push_bench.py's fan-out (benchmarks/wsload/, reused by import): each
+The workload is push_bench.py's fan-out (diagops.bench.wsload, reused by import): each
 socket subscribed to one of sockets/10 executions, one ~250-byte event per execution every
 50 ms published over HTTP, measured for `--seconds` after a warm-up. For each configuration:
 delivered messages/s, delivery p99 (from the service's `timestamp` and from the publisher's
@@ -23,7 +23,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -39,7 +38,7 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.redis_server import local_redis  # noqa: E402
 from benchmarks.servers import diagops_server  # noqa: E402
-from benchmarks.wsload import ProcTree, Target, raise_nofile, run_fanout  # noqa: E402
+from diagops.bench.wsload import CpuWindow, Target, raise_nofile, run_fanout  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,31 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def configurations(stores: list[str], workers: list[int]) -> list[tuple[str, int]]:
     return [(store, n) for store in stores for n in workers if store == "redis" or n == 1]
-
-
-class CpuWindow:
-    """CPU seconds of some processes between two wall-clock moments, sampled on a thread
-    (run_fanout tells us the window only just before it opens)."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.tree = ProcTree(pids)
-        self.seconds: float | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self, t0: float, t1: float) -> None:
-        def sample() -> None:
-            time.sleep(max(0.0, t0 - time.time()))
-            before = self.tree.cpu()
-            time.sleep(max(0.0, t1 - time.time()))
-            self.seconds = self.tree.cpu() - before
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-
-    def result(self) -> float | None:
-        if self._thread is not None:
-            self._thread.join(30)
-        return self.seconds
 
 
 @contextmanager

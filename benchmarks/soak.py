@@ -32,8 +32,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from benchmarks.servers import diagops_server  # noqa: E402
 from benchmarks.soak_load import Soak, Workload  # noqa: E402
-from benchmarks.wsload import raise_nofile  # noqa: E402
-from benchmarks.wsload.target import tokens_for  # noqa: E402
+from diagops.bench.wsload import raise_nofile  # noqa: E402
+from diagops.bench.wsload.target import tokens_for  # noqa: E402
 
 MIB = 1024 * 1024
 COLUMNS = ("t_s", "rss_mib", "store_mib", "executions", "evicted_finished", "evicted_idle", "refused",

@@ -9,6 +9,7 @@ measurement), 2 usage, 3 target unreachable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from pathlib import Path
@@ -88,6 +89,7 @@ def cache(
     seed: int = typer.Option(1, "--seed", help="Seed of the generator (the same stream at every sweep point)."),
     capacity: Optional[int] = typer.Option(None, "--capacity", help="Cache entries (cache.max_entries); with --target, what it is configured with."),
     ttl: Optional[str] = typer.Option(None, "--ttl", help="Cache TTL, e.g. 1h; 0 turns the cache off (cache.ttl_s)."),
+    policy: Optional[str] = typer.Option(None, "--policy", help="Cache policy: tinylfu | lru (cache.policy); with --target, what it runs."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="capacity | ttl: one embedded run per --points value."),
     points: Optional[str] = typer.Option(None, "--points", help="The sweep's values, e.g. 10,50,100 or 1s,10s,1m."),
     engine_speed: float = typer.Option(100.0, "--engine-speed", help="Embedded engine speed (100: a diagnosis takes ~0.2 s)."),
@@ -122,7 +124,8 @@ def cache(
     if sweep is not None and target is not None:
         raise CommandError("--sweep restarts the service at each point: it runs on the embedded service only", EXIT_USAGE)
     values = _values(points, "--points", int if sweep == "capacity" else parse_duration) if sweep else []
-    spec = load_for_command(config, {"cache.max_entries": ("--capacity", capacity), "cache.ttl_s": ("--ttl", ttl_s)})
+    spec = load_for_command(config, {"cache.max_entries": ("--capacity", capacity), "cache.ttl_s": ("--ttl", ttl_s),
+                                     "cache.policy": ("--policy", policy)})
     secret = _secret_for_target(spec, target, jwt_secret_file)
     keys = _stream(distribution, trace, requests, distinct, alpha, seed)
     from diagops.bench.cache_run import Drive
@@ -161,20 +164,21 @@ def _run_cache(context: Context, spec: Any, plan: Any, target: str | None, secre
     from diagops.bench.target import TargetError, embedded_target, remote_target
     from diagops.push.protocol import utc_timestamp
 
-    configured = CacheSettings(spec.cache.max_entries, spec.cache.ttl_s)
+    configured = CacheSettings(spec.cache.max_entries, spec.cache.ttl_s, spec.cache.policy)
     chosen = sweep_points(sweep, values, configured.capacity if sweep == "capacity" else configured.ttl_s) if sweep else []
-    settings_list = [CacheSettings(int(v), configured.ttl_s) if sweep == "capacity" else CacheSettings(configured.capacity, v)
+    settings_list = [dataclasses.replace(configured, **{"capacity": int(v)} if sweep == "capacity" else {"ttl_s": v})
                      for v in chosen] or [configured]
     started_at = utc_timestamp()
     runs = []
     try:
         with _progress(context, json_output) as progress:
             for settings in settings_list:
-                task = progress.add_task(f"capacity {settings.capacity}, TTL {settings.ttl_s:g} s", total=len(plan.trace))
+                task = progress.add_task(f"{settings.policy} capacity {settings.capacity}, TTL {settings.ttl_s:g} s",
+                                         total=len(plan.trace))
                 advance = lambda done, task=task: progress.update(task, completed=done)  # noqa: E731
                 if target is None:
                     env = {"DIAGOPS_CACHE__MAX_ENTRIES": str(settings.capacity), "DIAGOPS_CACHE__TTL_S": repr(settings.ttl_s),
-                           "DIAGOPS_ENGINE__SPEED": f"{engine_speed:g}"}
+                           "DIAGOPS_CACHE__POLICY": settings.policy, "DIAGOPS_ENGINE__SPEED": f"{engine_speed:g}"}
                     with embedded_target(out / "service.log", env, config) as service:
                         runs.append(measure(service, plan, settings, advance))
                 else:

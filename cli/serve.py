@@ -12,7 +12,6 @@ import typer
 
 from diagops.cli.config import load_for_command, resolve_secret
 from diagops.cli.context import EXIT_ENVIRONMENT, EXIT_USAGE, CommandError, get_context
-from diagops.cli.urls import REDIS_SCHEMES, checked_url
 
 DEMO_USER = "demo"
 
@@ -44,7 +43,8 @@ def serve(
     port: Optional[int] = typer.Option(None, help="Port for WebSocket, HTTP API and /metrics (default 8765)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Spec file (default ./diagops.yaml if present)."),
     log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json."),
-    redis_url: Optional[str] = typer.Option(None, "--redis-url", help="Use Redis for state, replay and fan-out."),
+    redis_url: Optional[list[str]] = typer.Option(
+        None, "--redis-url", help="Use Redis for state, replay and fan-out; give it again per shard."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes sharing the port (needs --redis-url)."),
     jwt_secret_file: Optional[Path] = typer.Option(None, "--jwt-secret-file", help="File holding the JWT secret."),
 ) -> None:
@@ -53,14 +53,13 @@ def serve(
     Frames, endpoints and codes: docs/protocol.md.
     """
     context = get_context(ctx)
-    if redis_url is not None:
-        checked_url(redis_url, "--redis-url", REDIS_SCHEMES)
+    redis_value = None if not redis_url else redis_url[0] if len(redis_url) == 1 else list(redis_url)  # one, or shards
     spec = load_for_command(config, {
         "service.host": ("--host", host), "service.port": ("--port", port),
-        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_url),
+        "service.log_format": ("--log-format", log_format), "service.redis_url": ("--redis-url", redis_value),
         "service.workers": ("--workers", workers),
     })
-    if spec.service.workers > 1 and not spec.service.redis_url:
+    if spec.service.workers > 1 and not spec.service.redis_urls:
         raise CommandError("--workers above 1 needs a shared store: give --redis-url (or DIAGOPS_REDIS_URL)", EXIT_USAGE)
     secret = resolve_secret(spec, jwt_secret_file)
     from diagops.push.auth import mint_token, random_secret

@@ -36,7 +36,6 @@ CLOSE_PROTOCOL_ERROR: Final = 1002  # an unmasked client frame, or another RFC 6
 CLOSE_POLICY: Final = 1008  # rate limit, slow consumer (reason "slow")
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011  # the server failed on a frame; reconnect with last_seq
-CLOSE_TRY_AGAIN: Final = 1013  # server full
 CLOSE_AUTH: Final = 4001
 CLOSE_HEARTBEAT: Final = 4008
 

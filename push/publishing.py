@@ -8,16 +8,15 @@ API is counted by the same rules.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from diagops.push.lifecycle import AlreadyStored, MalformedEvent, PublishRefused
 from diagops.push.protocol import EXECUTION_ID_RULE, LANGS, valid_execution_id
-from diagops.push.store.base import StoreUnavailable
+from diagops.push.store.base import PublishItem, StoreUnavailable
 
 if TYPE_CHECKING:
     from diagops.push.metrics import Metrics
-    from diagops.push.store.base import Store, Update
+    from diagops.push.store.base import Outcome, Store, Update
 
 CachedEvents = list[tuple[str, dict[str, Any]]]
 
@@ -31,18 +30,6 @@ Result = dict[str, Any]  # one entry of a batch's `results`, or the body of a so
 
 class InvalidField(MalformedEvent):
     code = "invalid_field"
-
-
-@dataclass(frozen=True, slots=True)
-class PublishItem:
-    """One event as a publisher sent it, its envelope checked; `advance` judges the rest."""
-
-    execution_id: str
-    event: Any
-    data: Any
-    owner: str | None = None
-    lang: str | None = None
-    idempotency_key: str | None = None
 
 
 def parse_item(body: dict[str, Any], *, allowed: frozenset[str] = ITEM_FIELDS, execution_id: Any = None,
@@ -82,6 +69,18 @@ def refusal(status: int, code: str, message: str) -> Result:
     return {"status": status, "error": {"code": code, "message": message}}
 
 
+def answer(outcome: Outcome) -> Result:
+    """A publish's outcome as the publish API answers it: `{"seq"}`, `{"seq", "duplicate": true}`
+    or `{"status", "error"}`."""
+    if isinstance(outcome, AlreadyStored):
+        return {"seq": outcome.seq, "duplicate": True}
+    if isinstance(outcome, PublishRefused):
+        return refusal(outcome.status, outcome.code, outcome.message)
+    if isinstance(outcome, StoreUnavailable):
+        return refusal(503, "store_unavailable", "the service's store is not answering; try again shortly")
+    return {"seq": outcome.seq}
+
+
 class Publisher:
     def __init__(self, store: Store, metrics: Metrics, *, cache_ttl_s: float) -> None:
         self.store = store
@@ -110,25 +109,42 @@ class Publisher:
         try:
             update = await self.publish(item.execution_id, item.event, item.data, owner=item.owner, lang=item.lang,
                                         idempotency_key=item.idempotency_key, path=path)
-        except AlreadyStored as retry:
-            return {"seq": retry.seq, "duplicate": True}
-        except PublishRefused as exc:
-            return refusal(exc.status, exc.code, exc.message)
-        except StoreUnavailable:
-            return refusal(503, "store_unavailable", "the service's store is not answering; try again shortly")
-        return {"seq": update.seq}
+        except (AlreadyStored, PublishRefused, StoreUnavailable) as exc:
+            return answer(exc)
+        return answer(update)
 
     async def publish_batch(self, bodies: Iterable[dict[str, Any]]) -> list[Result]:
         """Each item in the order given, as if posted alone: the events of one execution keep
-        their order and a refused item leaves the others as they would have been."""
+        their order and a refused item leaves the others as they would have been. The items
+        whose envelope is sound go to the store in one `publish_many` (one Redis round trip)."""
         results: list[Result] = []
+        items: list[PublishItem] = []
+        places: list[int] = []  # where each item's answer goes in `results`
         for body in bodies:
             try:
-                item = parse_item(body)
+                items.append(parse_item(body))
+                places.append(len(results))
+                results.append({})  # filled from the store's outcome below
             except MalformedEvent as exc:
                 results.append(refusal(exc.status, exc.code, exc.message))
+        for place, result in zip(places, await self.publish_items(items, path="batch"), strict=True):
+            results[place] = result
+        return results
+
+    async def publish_items(self, items: list[PublishItem], *, path: str) -> list[Result]:
+        """Checked items stored with one `publish_many`, answered as `publish_item` answers each."""
+        if not items:
+            return []
+        outcomes = await self.store.publish_many(items)
+        published = self._published[path]
+        results: list[Result] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            results.append(answer(outcome))
+            if isinstance(outcome, Exception):
                 continue
-            results.append(await self.publish_item(item, path="batch"))
+            published.inc()
+            if outcome.final:
+                await self._count_final(outcome, item.data)
         return results
 
     async def cached_result(self, key: str) -> CachedEvents | None:

@@ -62,7 +62,7 @@ async def _serve(spec: Spec, *, secret: str, reuse_port: bool, on_ready: Callabl
                 raise ServeError(f"port {spec.service.port} on {spec.service.host} is already in use") from None
             raise ServeError(f"cannot listen on {spec.service.host}:{spec.service.port}: {exc.strerror}") from None
         url = f"http://{spec.service.host}:{_bound_port(site, spec.service.port)}"
-        log.info("serving on %s (store: %s)", url, "redis" if spec.service.redis_url else "memory")
+        log.info("serving on %s (store: %s)", url, _store_name(spec))
         if on_ready is not None:
             on_ready(url)
         await stop.wait()
@@ -75,3 +75,8 @@ def _bound_port(site: web.TCPSite, default: int) -> int:
     server = site._server  # aiohttp keeps the asyncio Server here; the port matters when 0 was asked
     sockets = getattr(server, "sockets", None) or []
     return sockets[0].getsockname()[1] if sockets else default
+
+
+def _store_name(spec: Spec) -> str:
+    shards = len(spec.service.redis_urls)
+    return "memory" if not shards else "redis" if shards == 1 else f"redis, {shards} shards"

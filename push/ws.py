@@ -16,7 +16,7 @@ from diagops.push.keys import CONNECTIONS, HUB, METRICS, RATE, SPEC, STORE, VERI
 from diagops.push.metrics import Metrics
 from diagops.push.store.base import StoreUnavailable
 from diagops.push.strict_json import InvalidJson, parse
-from diagops.push.ws_publish import handle_publish
+from diagops.push.ws_publish import handle_publish, settle_publishing
 
 log = logging.getLogger("diagops.ws")
 
@@ -48,6 +48,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     metrics.ws_connections.set(len(connections))
     try:
         await _receive_loop(app, conn)
+        await settle_publishing(conn, ended=True)
     finally:
         app[HUB].drop(conn)
         connections.discard(conn)
@@ -144,8 +145,11 @@ async def handle_frame(app: web.Application, conn: Connection, text: str) -> Non
     try:
         frame = parse(text)
     except InvalidJson as exc:
+        await settle_publishing(conn)  # answers keep the order of the frames
         _reply_error(metrics, conn, p.BAD_JSON, f"the frame is not valid JSON: {exc}")
         return
+    if not isinstance(frame, dict) or frame.get("type") != "publish":
+        await settle_publishing(conn)  # answers keep the order of the frames
     if not isinstance(frame, dict):
         _reply_error(metrics, conn, p.BAD_JSON, "the frame must be a JSON object")
         return

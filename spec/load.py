@@ -114,8 +114,8 @@ def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
             continue
-        if name in ENV_ALIASES:
-            found[ENV_ALIASES[name]] = (name, value)
+        if name in ENV_ALIASES:  # a list too: DIAGOPS_REDIS_URL=[redis://a:6379/0, redis://b:6379/0]
+            found[ENV_ALIASES[name]] = (name, _env_scalar(value))
         elif "__" in name:
             found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = (name, _env_scalar(value))
     return found

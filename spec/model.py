@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from diagops.spec.loadtest import LoadtestSpec
 from diagops.spec.model_base import Section
 from diagops.spec.signoff import SignoffSpec
 from diagops.spec.slo import SloSpec
+from diagops.spec.urls import REDIS_SCHEMES, url_problem
 from diagops.spec.verify import VerifySpec
 
 
@@ -17,9 +18,33 @@ class ServiceSpec(Section):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
-    redis_url: str | None = None
+    redis_url: str | list[str] | None = Field(
+        None, description="one Redis URL, or a list of them: shards, each execution on one (push/store/sharded.py)",
+    )
     workers: int = Field(1, ge=1, le=64)
     shutdown_grace_s: float = Field(5.0, ge=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_urls_are_urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """A wrong URL fails here, naming the key, rather than as a connection error at start."""
+        urls = [value] if isinstance(value, str) else value or []
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list names no Redis; leave it out (null) for the memory store")
+        for url in urls:
+            problem = url_problem(url, REDIS_SCHEMES)
+            if problem:
+                raise ValueError(f"{url!r} is not a Redis URL: {problem} (e.g. redis://127.0.0.1:6379/0)")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a Redis URL is listed twice: each shard is a different server")
+        return value
+
+    @property
+    def redis_urls(self) -> tuple[str, ...]:
+        """The Redis shards, in the order given (empty: the memory store)."""
+        if self.redis_url is None:
+            return ()
+        return (self.redis_url,) if isinstance(self.redis_url, str) else tuple(self.redis_url)
 
 
 class AuthSpec(Section):
@@ -67,6 +92,9 @@ class EngineSpec(Section):
 class CacheSpec(Section):
     ttl_s: float = Field(3600.0, ge=0)
     max_entries: int = Field(10_000, ge=0)
+    policy: Literal["tinylfu", "lru"] = Field(
+        "tinylfu", description="eviction: W-TinyLFU (frequency-aware admission) or plain LRU, the policy before it",
+    )
 
 
 class StoreSpec(Section):

@@ -20,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   pollIntervalMs: 1000, // polling period while the socket is unavailable
   maxDrops: 3, // drops in a row without an update before polling takes over
   maxStartAttempts: 5, // tries of a start refused with a retryable status
+  refreshMarginMs: 60000, // ask `refreshToken` for a new token this long before the token's exp
 });
 
 const FINAL = new Set(["complete", "error"]);
@@ -42,6 +43,29 @@ export function backoffDelay(attempt, { minDelayMs = DEFAULTS.minDelayMs, maxDel
 export function retryAfterDelay(header, { minDelayMs = DEFAULTS.minDelayMs, random = Math.random } = {}) {
   if (header == null || !/^\d{1,6}$/.test(String(header).trim())) return null;
   return Number(String(header).trim()) * 1000 + random() * minDelayMs;
+}
+
+/** The `exp` (seconds since 1970) a JWT claims, or null. The client reads it only to know when to
+ * ask for a new token; the service, not this, decides whether a token is valid. Decoded by hand
+ * because a mini program has no `atob`. */
+export function tokenExpiry(token) {
+  const part = typeof token === "string" ? token.split(".")[1] : undefined;
+  if (!part) return null;
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  let bits = 0, value = 0, text = "";
+  for (const ch of part.replace(/=+$/, "")) {
+    const digit = alphabet.indexOf(ch === "+" ? "-" : ch === "/" ? "_" : ch);
+    if (digit < 0) return null;
+    value = (value << 6) | digit;
+    bits += 6;
+    if (bits >= 8) { bits -= 8; text += String.fromCharCode((value >> bits) & 0xff); }
+  }
+  try {
+    const exp = JSON.parse(text).exp; // bytes as Latin-1: a non-ASCII `sub` reads garbled, `exp` does not
+    return typeof exp === "number" && Number.isFinite(exp) ? exp : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The seq merge: updates of one execution, from any path, applied once each and in order.
@@ -120,6 +144,7 @@ export function browserAdapter(global = globalThis) {
       return () => global.removeEventListener("online", fn);
     },
     random: () => Math.random(),
+    now: () => Date.now(),
   };
 }
 
@@ -146,10 +171,14 @@ function parseObject(text) {
 /** Transport names a UI shows: "connecting", "live" (socket), "polling", "closed". */
 export class DiagnosisClient {
   /** `baseUrl` of the service (e.g. location.origin), a `token` with scope subscribe, options
-   * overriding DEFAULTS, and `adapter` (default: the browser's). */
-  constructor({ baseUrl, token, adapter = null, ...options }) {
+   * overriding DEFAULTS, `adapter` (default: the browser's), and `refreshToken`, an async function
+   * giving a new token for the same user (the app's login service): with it, a socket outlives
+   * its token, and a token that expired anyway is replaced once instead of ending the watch. */
+  constructor({ baseUrl, token, adapter = null, refreshToken = null, ...options }) {
     this.baseUrl = String(baseUrl).replace(/\/+$/, "");
     this.token = token;
+    this.refreshToken = typeof refreshToken === "function" ? refreshToken : null;
+    this.refreshes = 0; // tokens the service accepted on a live socket
     this.options = { ...DEFAULTS, ...options };
     this.adapter = adapter || browserAdapter();
     this.transport = "closed";
@@ -166,6 +195,8 @@ export class DiagnosisClient {
     this._done = false;
     this._fetching = false;
     this._offOnline = null;
+    this._refreshFailures = 0;
+    this._renewedAfterExpiry = false; // a 4001 was answered with a new token and no socket took it yet
   }
 
   /** Subscribe to "update", "progress", "complete", "error", "transport", "reset"; returns an unsubscribe. */
@@ -209,6 +240,7 @@ export class DiagnosisClient {
     this._done = false;
     this._offOnline = this.adapter.onOnline(() => this._online());
     this._setTransport("connecting");
+    this._scheduleRefresh(tokenExpiry(this.token));
     this._openSocket();
   }
 
@@ -354,11 +386,20 @@ export class DiagnosisClient {
       this._followStream(frame.epoch, frame.reset === true);
       state.subscribed = true;
       this._attempt = 0;
+      this._renewedAfterExpiry = false;
       this._clear("poll");
       this._clear("probe");
       this._setTransport("live");
     } else if (frame.type === "diagnosis_update" && frame.execution_id === this.executionId) {
       this._apply([frame]);
+    } else if (frame.type === "refreshed" && state.refreshing) {
+      state.refreshing = false;
+      this.refreshes += 1;
+      this._refreshFailures = 0;
+      this._scheduleRefresh(typeof frame.exp === "number" ? frame.exp : tokenExpiry(this.token));
+    } else if (frame.type === "error" && state.refreshing && frame.execution_id === undefined) {
+      state.refreshing = false; // the new token was refused; the old one holds until its exp
+      this._retryRefresh();
     } else if (frame.type === "error") {
       if (FATAL_FRAME_CODES.has(frame.code)) {
         this._fatal(new DiagnosisError(frame.message || frame.code, { code: frame.code }));
@@ -384,7 +425,7 @@ export class DiagnosisClient {
     this._closeSocket(1000, "lost");
     if (this._done) return;
     if (code === AUTH_CLOSE) {
-      this._fatal(new DiagnosisError("the token was refused", { code: "unauthorized" }));
+      this._tokenExpired();
       return;
     }
     const delay = backoffDelay(this._attempt++, { ...this.options, random: this.adapter.random });
@@ -404,6 +445,68 @@ export class DiagnosisClient {
       this._poll();
     }
     this._timer("probe", delay, () => this._openSocket());
+  }
+
+  // --- the token: replaced before it expires, so a long watch is not cut at its exp ---
+
+  /** Arm the refresh for a token expiring at `exp` (seconds): `refreshMarginMs` before it, or at
+   * half its remaining life when that is shorter. Nothing without a `refreshToken` or an `exp`. */
+  _scheduleRefresh(exp) {
+    this._clear("refresh");
+    if (!this.refreshToken || exp === null || this._done) return;
+    const left = exp * 1000 - this._now();
+    const wait = Math.max(0, left - Math.min(this.options.refreshMarginMs, left / 2));
+    this._timer("refresh", wait, () => this._refresh());
+  }
+
+  async _refresh() {
+    const token = await this._newToken();
+    if (this._done) return;
+    if (token === null) { this._retryRefresh(); return; }
+    this.token = token; // every later socket and request uses it
+    // Armed for the new token now: `refreshed` re-arms it with the service's exp, and a socket
+    // lost before that answer must not leave the client without a next refresh.
+    this._scheduleRefresh(tokenExpiry(token));
+    const state = this._socket;
+    if (state && state.subscribed) {
+      state.refreshing = true;
+      this._send(state, { type: "refresh", token });
+    }
+  }
+
+  _retryRefresh() {
+    const delay = backoffDelay(this._refreshFailures++, { ...this.options, random: this.adapter.random });
+    this._timer("refresh", delay, () => this._refresh());
+  }
+
+  /** Closed 4001: the token expired (or lost its scope). With a `refreshToken`, one new token and
+   * a reconnect from the last seq; a second 4001 before a socket subscribed with it is final. */
+  async _tokenExpired() {
+    const refused = new DiagnosisError("the token was refused", { code: "unauthorized" });
+    if (!this.refreshToken || this._renewedAfterExpiry) { this._fatal(refused); return; }
+    this._renewedAfterExpiry = true;
+    this._setTransport("connecting");
+    const token = await this._newToken();
+    if (this._done) return;
+    if (token === null) { this._fatal(refused); return; }
+    this.token = token;
+    this.reconnects += 1;
+    this._scheduleRefresh(tokenExpiry(token));
+    this._openSocket();
+  }
+
+  /** The provider's next token, or null when it failed or gave something that is not a token. */
+  async _newToken() {
+    try {
+      const token = await this.refreshToken();
+      return typeof token === "string" && token ? token : null;
+    } catch {
+      return null;
+    }
+  }
+
+  _now() {
+    return typeof this.adapter.now === "function" ? this.adapter.now() : Date.now();
   }
 
   // --- polling ---

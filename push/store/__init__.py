@@ -13,9 +13,15 @@ __all__ = ["RESYNC", "OnOperation", "Pingable", "Resync", "Store", "StoreUnavail
 
 
 def open_store(spec: Spec, *, on_operation: OnOperation | None = None) -> Store:
-    """The store the spec asks for, not yet started: Redis when `service.redis_url` is set,
-    memory otherwise. Each backend's module is imported only when chosen."""
-    if spec.service.redis_url:
+    """The store the spec asks for, not yet started: Redis when `service.redis_url` is set (a
+    sharded store over several when it lists several), memory otherwise. Each backend's module
+    is imported only when chosen."""
+    shards = len(spec.service.redis_urls)
+    if shards > 1:
+        from diagops.push.store.sharded import ShardedStore
+
+        return ShardedStore.from_spec(spec, on_operation=on_operation)
+    if shards == 1:
         from diagops.push.store.redis import RedisStore
 
         return RedisStore.from_spec(spec, on_operation=on_operation)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from diagops.push.lifecycle import Snapshot
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot
 from diagops.push.protocol import dumps, parse_timestamp, update_message
 
 if TYPE_CHECKING:
@@ -79,6 +79,24 @@ class Update:
         return self.event in ("complete", "error")
 
 
+@dataclass(frozen=True, slots=True)
+class PublishItem:
+    """One event as a publisher sent it, its envelope checked (publishing.parse_item); `advance`
+    judges the rest. What `Store.publish_many` takes, one per event."""
+
+    execution_id: str
+    event: Any
+    data: Any
+    owner: str | None = None
+    lang: str | None = None
+    idempotency_key: str | None = None
+
+
+Outcome = Update | PublishRefused | AlreadyStored | StoreUnavailable
+"""One item's answer from `Store.publish_many`: the stored update, or the exception `publish`
+would have raised for it alone (returned, not raised, so one item cannot spoil a batch)."""
+
+
 class Resync:
     """Yielded by `listen()` after the live feed was interrupted (e.g. Redis reconnected):
     updates may have been missed, so the hub re-reads every subscribed execution from the log."""
@@ -123,6 +141,7 @@ def common_settings(spec: Spec) -> dict[str, Any]:
         "abandoned_after_s": spec.store.abandoned_after_s,
         "max_events_per_execution": spec.store.max_events_per_execution,
         "cache_max_entries": spec.cache.max_entries,
+        "cache_policy": spec.cache.policy,
     }
 
 
@@ -149,6 +168,13 @@ class Store(Protocol):
         Raises lifecycle.PublishRefused (nothing stored), lifecycle.AlreadyStored (a retry of a
         stored event: nothing stored again) or StoreUnavailable."""
 
+    async def publish_many(self, items: Sequence[PublishItem]) -> list[Outcome]:
+        """`publish` for each item, in order, with the same answers as posting each alone (a
+        refusal, a duplicate by idempotency key or StoreUnavailable is that item's outcome and
+        leaves the others as they would have been); the events of one execution keep their order.
+        Why a method of its own: a backend across a network stores the whole batch in one round
+        trip (Redis), where a loop of `publish` pays one per event."""
+
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         """Stored events with seq > after, in order."""
 
@@ -162,13 +188,18 @@ class Store(Protocol):
         Yields RESYNC after an interruption of the feed; never ends while the store is open."""
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
-        """The (event, data) list of a cached completed diagnosis, if still within TTL."""
+        """The (event, data) list of a cached completed diagnosis, if still within TTL. Every
+        call is a request the policy counts (W-TinyLFU's frequency sketch), hit or miss."""
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
-        """Offer a completed diagnosis's events for `ttl_s` seconds. A cache, not a log: an
-        entry may be evicted before its TTL (the least recently used goes first once
-        `cache.max_entries` are held), and a TTL <= 0 or a capacity of 0 stores nothing.
-        `cache_get` within the TTL answers an equal list unless the entry was evicted."""
+        """Offer a completed diagnosis's events for `ttl_s` seconds. A cache, not a log: at most
+        `cache.max_entries` are held and an entry may go before its TTL, as `cache.policy` decides
+        (push/store/cache_policy.py). `tinylfu`: the offer enters a small window, and the window's
+        oldest entry then enters the main region only if it was requested more often than main's
+        victim (else it is dropped: an offer may be refused). `lru`: the least recently used goes.
+        A TTL <= 0 or a capacity of 0 stores nothing. `cache_get` within the TTL answers an equal
+        list unless the entry was evicted or refused; both stores make the same choices on the
+        same calls."""
 
 
 DeliveryFloor = Callable[[str], "int | None"]

@@ -1,7 +1,8 @@
 """The embedded default store: one process, nothing outside it.
 
-A thin adapter over `_Executions` (plain dicts, tested directly) plus an LRU
-result cache and an in-process broadcast for `listen()`.
+A thin adapter over `_Executions` (plain dicts, tested directly) plus the result
+cache of `cache.policy` (push/store/cache_policy.py: W-TinyLFU or LRU) and an
+in-process broadcast for `listen()`.
 
 Memory is bounded by `max_bytes`, counted from what is held (each stored
 event's text and its UTF-8 bytes, and each snapshot, sized as the frame of the
@@ -26,15 +27,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from diagops.push.lifecycle import Snapshot, advance
+from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
+from diagops.push.store.cache_policy import ResultCache, make_cache
 from diagops.push.store.base import (
-    Budgeted, DeliveryFloor, OnEviction, OnOperation, Store, StoreFull, StoreUsage, Update, common_settings, guarded,
+    Budgeted, DeliveryFloor, OnEviction, OnOperation, Outcome, PublishItem, Store, StoreFull, StoreUnavailable, StoreUsage,
+    Update, common_settings, guarded,
 )
 from diagops.push.store.broadcast import Broadcast
 
@@ -48,6 +50,7 @@ class MemoryStoreConfig:
     abandoned_after_s: float = 7 * 24 * 3600.0
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
+    cache_policy: str = "tinylfu"  # cache_policy.POLICIES
     max_bytes: int = 256 * 1024 * 1024
 
 
@@ -218,31 +221,6 @@ class _Executions:
         return len(old)
 
 
-class _LruCache:
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self.entries: OrderedDict[str, tuple[float, list[tuple[str, dict[str, Any]]]]] = OrderedDict()
-
-    def get(self, key: str, now: float) -> list[tuple[str, dict[str, Any]]] | None:
-        found = self.entries.get(key)
-        if found is None:
-            return None
-        expires, events = found
-        if now >= expires:
-            del self.entries[key]
-            return None
-        self.entries.move_to_end(key)
-        return events
-
-    def put(self, key: str, events: list[tuple[str, dict[str, Any]]], expires: float) -> None:
-        if self.max_entries <= 0:
-            return
-        self.entries[key] = (expires, events)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
-
-
 class MemoryStore:
     """The store interface in this process; no `ping`: there is no backend to lose."""
 
@@ -252,7 +230,8 @@ class MemoryStore:
             self.config.retention_s, self.config.max_events_per_execution, self.config.abandoned_after_s,
             self.config.max_bytes,
         )
-        self._cache = _LruCache(self.config.cache_max_entries)
+        self._cache: ResultCache[list[tuple[str, dict[str, Any]]]] = make_cache(
+            self.config.cache_policy, self.config.cache_max_entries)
         self._feed: Broadcast[Update] = Broadcast()
         self._sweeper: asyncio.Task[None] | None = None
         self._observe = guarded(on_operation)
@@ -292,6 +271,17 @@ class MemoryStore:
         self._feed.put(update)
         return update
 
+    async def publish_many(self, items: Sequence[PublishItem]) -> list[Outcome]:
+        """A plain loop: in this process there is no round trip to save."""
+        outcomes: list[Outcome] = []
+        for item in items:
+            try:
+                outcomes.append(await self.publish(item.execution_id, item.event, item.data, owner=item.owner,
+                                                   lang=item.lang, idempotency_key=item.idempotency_key))
+            except (PublishRefused, AlreadyStored, StoreUnavailable) as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         started = time.perf_counter()
         events = self._executions.after(execution_id, after)
@@ -315,7 +305,8 @@ class MemoryStore:
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
         started = time.perf_counter()
-        self._cache.put(key, events, time.time() + ttl_s)
+        now = time.time()
+        self._cache.put(key, events, now + ttl_s, now)
         self._observe("cache_put", time.perf_counter() - started, True)
 
     async def _sweep(self) -> None:

@@ -21,11 +21,28 @@ publish, replay and poll any execution:
   snapshot, the retention TTL and the PUBLISH in one atomic step, so an event
   is stored and broadcast together or not at all. Why not Streams ids: they
   are not gap-free 1..N, and the contract's `seq` is.
+- Batches (`publish_many`, what `POST /api/v1/events` uses): every item judged
+  as above, chained within an execution, and all appends sent in ONE script
+  call (redis_append_many.lua), after one pipelined read of the snapshots
+  this process does not remember; see redis_batch.py for what falls back to
+  the per-item path (a conflict, a refusal judged on a remembered snapshot).
+  The script broadcasts the batch's events in one PUBLISH (envelopes joined by
+  newlines; LiveFeed splits them), written inside the same atomic step as the
+  events: a process that dies mid-batch leaves either the whole script's
+  writes and its broadcast, or nothing; it cannot store without broadcasting.
+  What it can leave is the publisher without an answer, which a retry with
+  the same idempotency key settles (answered as a duplicate, stored once).
+  A process of an older version cannot decode a batch message (it logs it
+  and drops it); its hub fills the gap from the log at that execution's next
+  event, so during a rolling deploy its subscribers may see batch events late.
 - Finished executions expire `retention_s` after their final event; the event
   cap refuses the event past `max_events_per_execution` (TooManyEvents), as in
   memory, so a log never needs trimming.
-- The result cache is one key per entry with a TTL plus a shared LRU index
-  capped at `cache_max_entries` (redis_cache_*.lua).
+- The result cache is one key per entry with a TTL, capped at `cache_max_entries`
+  by the policy `cache_policy` names, the same as memory.py's (cache_policy.py):
+  `tinylfu` keeps three recency-ordered zsets (window, probation, protected) and
+  a count-min sketch of 4-bit BITFIELD counters under `{prefix}{cache}:tlfu:`
+  (redis_tinylfu_*.lua); `lru` one shared LRU index (redis_cache_*.lua).
 - `listen()` is pub/sub through redis_feed.LiveFeed, with RESYNC after every
   reconnection.
 
@@ -38,12 +55,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -55,8 +71,13 @@ from redis.exceptions import RedisError
 from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
 from diagops.push.protocol import utc_timestamp
 from diagops.push.store.base import (
-    OnOperation, Pingable, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
+    OnOperation, Outcome, Pingable, PublishItem, Resync, Store, StoreUnavailable, Update, common_settings, guarded,
 )
+from diagops.push.store.cache_policy import POLICIES, TINYLFU
+from diagops.push.store.redis_batch import (
+    Group, decode_envelope, decode_message, encode_envelope, group_by_execution, snapshot_json, version,
+)
+from diagops.push.store.broadcast import Broadcast
 from diagops.push.store.redis_feed import Backoff, LiveFeed
 from diagops.push.store.redis_local import KeyedLocks, RecentSnapshots
 from diagops.push.store.redis_policy import eviction_policy_warning
@@ -80,6 +101,7 @@ class RedisStoreConfig:
     abandoned_after_s: float = 7 * 24 * 3600.0  # TTL of an unfinished execution, renewed by each event
     max_events_per_execution: int = 1000
     cache_max_entries: int = 10_000
+    cache_policy: str = "tinylfu"  # cache_policy.POLICIES
     socket_timeout_s: float = 2.0
     connect_timeout_s: float = 1.0
     max_connections: int = 64  # per process, the live feed's included; callers beyond wait their turn
@@ -90,28 +112,23 @@ class RedisStoreConfig:
     recent_snapshots: int = 4096  # running executions whose snapshot this process remembers (0: none)
 
 
-def encode_envelope(update: Update) -> str:
-    """What the log and the channel carry: the exact accepted time, the stream's epoch, then
-    the wire text.
+class Unknown:
+    """The snapshot is not known yet (distinct from None, an execution Redis does not hold)."""
 
-    The wire timestamp has millisecond precision; push latency is measured
-    from `accepted_at`, so the float rides along; the epoch lets every process's hub tell a
-    re-created stream's seq 1 from a duplicate.
-    """
-    return f"{update.accepted_at!r} {update.epoch} {update.encoded}"
+    __slots__ = ()
 
 
-def decode_envelope(raw: str) -> Update:
-    accepted, _, rest = raw.partition(" ")
-    epoch, encoded = ("", rest) if rest.startswith("{") else rest.split(" ", 1)  # "{": stored before epochs
-    return dataclasses.replace(Update.decode(encoded), accepted_at=float(accepted), epoch=epoch)
+UNKNOWN = Unknown()
 
 
 class RedisStore:
     """The store interface on Redis; see the module docstring for the layout and why."""
 
-    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None) -> None:
+    def __init__(self, config: RedisStoreConfig | None = None, *, on_operation: OnOperation | None = None,
+                 listeners: Broadcast[Update | Resync] | None = None) -> None:
+        """`listeners`: where the live feed hands updates, when several stores share them (shards)."""
         self.config = config or RedisStoreConfig()
+        self._listeners = listeners
         self._observe = guarded(on_operation)
         self.append_conflicts = 0  # CAS retries, for tests and diagnosis
         self._appending = KeyedLocks()
@@ -126,14 +143,27 @@ class RedisStore:
         self._cache_prefix = f"{prefix}{{cache}}:entry:"
         self._cache_index = f"{prefix}{{cache}}:lru"
         self._cache_clock = f"{prefix}{{cache}}:clock"
-        self._scripts = {name: LuaScript.named(name) for name in ("append", "cache_put", "cache_get")}
+        self._tinylfu = self.config.cache_policy == "tinylfu"
+        if not self._tinylfu and self.config.cache_policy != "lru":
+            raise ValueError(f"cache policy must be one of {', '.join(POLICIES)}, not {self.config.cache_policy!r}")
+        self._sizes = TINYLFU.sizes(max(self.config.cache_max_entries, 1))
+        tlfu = f"{prefix}{{cache}}:tlfu:"
+        if self._tinylfu:  # its own names: a switch of policy starts from an empty cache, not a mixed one
+            self._cache_prefix = f"{tlfu}entry:"
+        self._tinylfu_keys = [f"{tlfu}{part}" for part in ("window", "probation", "protected", "clock", "sketch", "samples")]
+        self._scripts = {name: LuaScript.named(name)
+                         for name in ("append", "append_many", "cache_put", "cache_get", "tinylfu_put", "tinylfu_get")}
 
     @classmethod
-    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None) -> RedisStore:
-        """Build from `diagops.yaml` settings without connecting (start() connects)."""
-        if not spec.service.redis_url:
-            raise ValueError("RedisStore needs service.redis_url")
-        return cls(RedisStoreConfig(url=spec.service.redis_url, **common_settings(spec)), on_operation=on_operation)
+    def from_spec(cls, spec: Spec, *, on_operation: OnOperation | None = None, url: str | None = None,
+                  listeners: Broadcast[Update | Resync] | None = None) -> RedisStore:
+        """Build from `diagops.yaml` settings without connecting (start() connects); `url` picks
+        one of several shards (default: the only one)."""
+        if url is None:
+            if len(spec.service.redis_urls) != 1:
+                raise ValueError(f"RedisStore needs one service.redis_url (got {len(spec.service.redis_urls)})")
+            url = spec.service.redis_urls[0]
+        return cls(RedisStoreConfig(url=url, **common_settings(spec)), on_operation=on_operation, listeners=listeners)
 
     # -- keys --------------------------------------------------------------
 
@@ -171,11 +201,12 @@ class RedisStore:
         self._feed = LiveFeed(
             self._client,
             self._channel,
-            decode_envelope,
+            decode_message,
             quiet_s=cfg.feed_quiet_s,
             pong_timeout_s=cfg.socket_timeout_s,
             backoff=Backoff(cfg.reconnect_first_s, cfg.reconnect_cap_s),
             on_error=lambda _exc: self._observe("listen", 0.0, False),
+            listeners=self._listeners,
         )
         self._feed.start()
         try:
@@ -233,12 +264,16 @@ class RedisStore:
 
     async def _append_with_retries(
         self, execution_id: str, event: str, data: dict[str, Any], owner: str | None, lang: str | None,
-        idempotency_key: str | None,
+        idempotency_key: str | None, *, stored: Snapshot | None | Unknown = UNKNOWN,
     ) -> Update:
+        """`stored`: the snapshot Redis just answered (a batch's conflict), else remembered or read."""
         keys = [self._snap_key(execution_id), self._events_key(execution_id)]
-        current = self._recent.get(execution_id)
-        confirmed = False  # True once `current` came from Redis rather than from this process's cache
-        if current is None:
+        if not isinstance(stored, Unknown):
+            current, confirmed = stored, True
+        else:
+            current = self._recent.get(execution_id)
+            confirmed = False  # True once `current` came from Redis rather than from this process's cache
+        if current is None and not confirmed:
             async with self._slot():
                 current = await self._guard(self._read_snapshot(execution_id))
             confirmed = True
@@ -269,8 +304,8 @@ class RedisStore:
             retention_ms = max(1, int(ttl_s * 1000))
             async with self._slot():
                 written, payload = await self._guard(self._eval("append", keys=keys, args=[
-                    _version(current), snapshot.seq - 1, _version(snapshot),
-                    json.dumps(snapshot.to_dict(), ensure_ascii=False), encode_envelope(update),
+                    version(current), snapshot.seq - 1, version(snapshot),
+                    snapshot_json(snapshot), encode_envelope(update),
                     self._channel, retention_ms,
                 ]))
             if written:
@@ -282,6 +317,94 @@ class RedisStore:
             current = Snapshot.from_dict(json.loads(payload)) if payload else None
             confirmed = True
         raise StoreUnavailable(f"execution {execution_id}: gave up after {self.config.max_append_attempts} write conflicts")
+
+    async def publish_many(self, items: Sequence[PublishItem]) -> list[Outcome]:
+        """One round trip for the batch's appends (redis_append_many.lua), plus one pipelined read
+        of the snapshots this process does not remember; see redis_batch for the fallback."""
+        started = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(items)
+        groups = group_by_execution(items)
+        async with self._appending.hold_many(list(groups)):
+            await self._judge_batch(groups, items, outcomes)
+            await self._append_batch([g for g in groups.values() if g.appends and not g.fallback], outcomes)
+            for group in groups.values():
+                if group.fallback:
+                    await self._settle_alone(group, items, outcomes)
+        ok = not any(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+        self._observe("publish_many", time.perf_counter() - started, ok)
+        return outcomes  # type: ignore[return-value] - every position is settled above
+
+    async def _judge_batch(self, groups: dict[str, Group], items: Sequence[PublishItem],
+                           outcomes: list[Outcome | None]) -> None:
+        unknown: list[Group] = []
+        for group in groups.values():
+            group.current = self._recent.get(group.execution_id)
+            if group.current is None:
+                unknown.append(group)
+        if unknown:
+            try:
+                async with self._slot():
+                    docs = await self._guard(self._pipelined(
+                        lambda pipe: [pipe.hget(self._snap_key(g.execution_id), "doc") for g in unknown]))
+            except StoreUnavailable as exc:
+                for group in unknown:
+                    for index in group.indices:
+                        outcomes[index] = exc
+                    del groups[group.execution_id]
+                docs = []
+            for group, doc in zip(unknown, docs):
+                group.current = None if doc is None else Snapshot.from_dict(json.loads(doc))
+                group.confirmed = True
+        for group in groups.values():
+            group.judge(items, outcomes, self.config.max_events_per_execution)
+
+    async def _append_batch(self, groups: list[Group], outcomes: list[Outcome | None]) -> None:
+        if not groups:
+            return
+        keys: list[str] = []
+        args: list[Any] = [self._channel, len(groups)]
+        for group in groups:
+            assert group.last is not None
+            ttl_s = self.config.retention_s if group.last.final else self.config.abandoned_after_s
+            keys += [self._snap_key(group.execution_id), self._events_key(group.execution_id)]
+            args += group.script_args(max(1, int(ttl_s * 1000)))
+        try:
+            async with self._slot():
+                answers = await self._guard(self._eval("append_many", keys=keys, args=args))
+        except StoreUnavailable as exc:  # the appends may or may not have landed
+            for group in groups:
+                self._recent.drop(group.execution_id)
+                group.fail(outcomes, exc)
+            return
+        flags, docs = answers[0], iter(answers[1:])
+        for group, written in zip(groups, flags, strict=True):
+            if written == "0":
+                self.append_conflicts += 1
+                self._recent.drop(group.execution_id)
+                doc = next(docs)
+                group.send_to_fallback(Snapshot.from_dict(json.loads(doc)) if doc else None, confirmed=True)
+                continue
+            assert group.last is not None
+            for index, update in group.appends:
+                outcomes[index] = update
+            self._recent.put(group.last)
+
+    async def _settle_alone(self, group: Group, items: Sequence[PublishItem], outcomes: list[Outcome | None]) -> None:
+        """A group the batch could not settle: each of its items on the per-item path, in order,
+        the first judged from the snapshot Redis answered when there was one."""
+        stored: Snapshot | None | Unknown = group.current if group.confirmed else UNKNOWN
+        for index in group.indices:
+            item = items[index]
+            try:
+                outcomes[index] = await self._append_with_retries(
+                    group.execution_id, item.event, item.data, item.owner, item.lang, item.idempotency_key,
+                    stored=stored)
+            except (PublishRefused, AlreadyStored) as exc:
+                outcomes[index] = exc
+            except StoreUnavailable as exc:
+                self._recent.drop(group.execution_id)
+                outcomes[index] = exc
+            stored = UNKNOWN  # the next item starts from what this one left (remembered, else read)
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         raw = await self._timed("events_after", self._redis().lrange(self._events_key(execution_id), max(after, 0), -1))
@@ -302,24 +425,30 @@ class RedisStore:
     # -- result cache ------------------------------------------------------
 
     async def cache_get(self, key: str) -> list[tuple[str, dict[str, Any]]] | None:
-        raw = await self._timed(
-            "cache_get",
-            self._eval("cache_get", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock], args=[key]),
-        )
+        if self._tinylfu:
+            if self.config.cache_max_entries <= 0:
+                return None  # as memory: nothing is stored, nothing is counted
+            sizes = self._sizes
+            call = self._eval("tinylfu_get", keys=[self._cache_prefix + key, *self._tinylfu_keys],
+                              args=[key, sizes.protected, sizes.width, sizes.depth, sizes.sample_size])
+        else:
+            call = self._eval("cache_get", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock], args=[key])
+        raw = await self._timed("cache_get", call)
         return None if raw is None else [(event, data) for event, data in json.loads(raw)]
 
     async def cache_put(self, key: str, events: list[tuple[str, dict[str, Any]]], ttl_s: float) -> None:
         ttl_ms = int(ttl_s * 1000)
         if self.config.cache_max_entries <= 0 or ttl_ms <= 0:
             return  # memory stores it already expired: the same as not storing it
-        await self._timed(
-            "cache_put",
-            self._eval(
-                "cache_put",
-                keys=[self._cache_prefix + key, self._cache_index, self._cache_clock],
-                args=[json.dumps(events, ensure_ascii=False), ttl_ms, key, self.config.cache_max_entries, self._cache_prefix],
-            ),
-        )
+        value = json.dumps(events, ensure_ascii=False)
+        if self._tinylfu:
+            sizes = self._sizes
+            call = self._eval("tinylfu_put", keys=[self._cache_prefix + key, *self._tinylfu_keys[:5]],
+                              args=[value, ttl_ms, key, sizes.window, sizes.main, sizes.width, sizes.depth, self._cache_prefix])
+        else:
+            call = self._eval("cache_put", keys=[self._cache_prefix + key, self._cache_index, self._cache_clock],
+                              args=[value, ttl_ms, key, self.config.cache_max_entries, self._cache_prefix])
+        await self._timed("cache_put", call)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -327,6 +456,12 @@ class RedisStore:
         if self._client is None:
             raise StoreUnavailable("redis store is not started")
         return self._client
+
+    async def _pipelined(self, commands: Callable[[Any], object]) -> list[Any]:
+        """Queue `commands` on a pipeline (no MULTI) and send them in one round trip."""
+        async with self._redis().pipeline(transaction=False) as pipe:
+            commands(pipe)
+            return await pipe.execute()
 
     def _eval(self, name: str, *, keys: list[str], args: list[Any]) -> Awaitable[Any]:
         return self._scripts[name].run(self._redis(), keys, args)
@@ -385,12 +520,6 @@ class RedisStore:
             return result
         finally:
             self._observe(op, time.perf_counter() - started, ok)
-
-
-def _version(snapshot: Snapshot | None) -> str:
-    """What the append script compares: seq, and the creation time that tells a re-created
-    execution from an expired one with the same id and as many events."""
-    return "" if snapshot is None else f"{snapshot.seq}:{snapshot.created_at!r}"
 
 
 def _safe_url(url: str) -> str:

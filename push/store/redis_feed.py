@@ -54,6 +54,10 @@ class Backoff:
 class LiveFeed:
     """Reads one channel and hands every update to each local listener queue, in order.
 
+    A message is one envelope or a batch of them (`decode` answers the list): a batch
+    publish broadcasts its events in one PUBLISH, and a single-envelope message from a process
+    of an older version still decodes, as a batch of one.
+
     `ready` is set while subscribed; listeners get RESYNC after every
     re-subscription (never after the first one: there was nothing to miss yet).
     """
@@ -62,12 +66,13 @@ class LiveFeed:
         self,
         client: Redis,
         channel: str,
-        decode: Callable[[str], Update],
+        decode: Callable[[str], list[Update]],
         *,
         quiet_s: float,
         pong_timeout_s: float,
         backoff: Backoff,
         on_error: Callable[[BaseException], None] | None = None,
+        listeners: Broadcast[Update | Resync] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -76,7 +81,8 @@ class LiveFeed:
         self._pong_timeout_s = pong_timeout_s
         self._backoff = backoff
         self._on_error = on_error
-        self.listeners: Broadcast[Update | Resync] = Broadcast()
+        # Shared when several feeds (a sharded store's) hand updates to the same listeners.
+        self.listeners: Broadcast[Update | Resync] = Broadcast() if listeners is None else listeners
         self.ready = asyncio.Event()
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
@@ -146,11 +152,12 @@ class LiveFeed:
                 ping_sent = None
                 if message["type"] == "message":
                     try:
-                        update = self._decode(message["data"])
+                        updates = self._decode(message["data"])
                     except (ValueError, KeyError, TypeError) as exc:
                         log.error("ignored an undecodable message on %s: %s", self._channel, exc)
                         continue
-                    self.listeners.put(update)
+                    for update in updates:  # a batch's envelopes come in one message
+                        self.listeners.put(update)
                 continue
             if ping_sent is not None and now - ping_sent > self._pong_timeout_s:
                 raise TimeoutError(f"no pong from redis within {self._pong_timeout_s} s")

@@ -33,6 +33,16 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    @contextlib.asynccontextmanager
+    async def hold_many(self, keys: list[str]) -> AsyncIterator[None]:
+        """Every key's lock, taken in sorted order: two batches naming the same executions in
+        different orders then queue behind each other instead of each holding what the other
+        waits for."""
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(keys):
+                await stack.enter_async_context(self.hold(key))
+            yield
+
     def __len__(self) -> int:
         return len(self._locks)
 

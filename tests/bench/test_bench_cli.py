@@ -77,8 +77,19 @@ def test_a_capacity_sweep_prints_the_service_beside_belady(tmp_path):
         assert p["counts"]["agree"]
         assert p["hit_ratio"]["belady"] >= p["hit_ratio"]["client"]
         assert p["hit_ratio"]["belady"] >= p["hit_ratio"]["lru_offline"]
+        assert p["hit_ratio"]["belady"] >= p["hit_ratio"]["tinylfu_offline"]
+        assert p["cache"]["policy"] == "tinylfu"  # the default, reported with the figures
     assert points[0]["hit_ratio"]["belady"] < points[1]["hit_ratio"]["belady"] == points[1]["hit_ratio"]["unbounded"]
     assert (tmp_path / "charts" / "bench-cache-capacity.svg").read_text().startswith("<svg")
+
+
+def test_the_old_lru_policy_stays_selectable_and_is_reported(tmp_path):
+    code, doc, err = run_json(*QUICK_CACHE, "--policy", "lru", "--capacity", "3", "--out", str(tmp_path))
+    assert code in (0, 1), err
+    run = doc["run"]
+    assert run["cache"]["policy"] == "lru" and run["counts"]["agree"]
+    assert run["hit_ratio"]["belady"] >= max(run["hit_ratio"]["lru_offline"], run["hit_ratio"]["tinylfu_offline"])
+    assert "policy LRU" in (tmp_path / "bench-cache.md").read_text()
 
 
 def test_a_service_with_the_cache_off_fails_the_cache_objective(tmp_path):

@@ -192,3 +192,32 @@ def test_a_socket_that_opens_but_stays_silent_falls_back_to_polling_within_the_d
     assert done["state"] == "complete" and "live" not in done["transports"]
     assert_every_update_once(done)
     assert proxy.stats[Fault.WS_SILENT] >= 1
+
+
+WATCH_WITH_REFRESH_JS = """
+const [first, next, refresh, done] = arguments;
+import("/static/diag-client.js").then(({ DiagnosisClient }) => {
+  const client = new DiagnosisClient({ baseUrl: location.origin, token: first,
+                                       refreshToken: refresh ? async () => next : null });
+  const seqs = [], errors = [];
+  const report = () => done({ seqs, errors, refreshes: client.refreshes, reconnects: client.reconnects });
+  client.on("update", (u) => seqs.push(u.seq));
+  client.on("error", (e) => { errors.push(e.code); report(); });
+  client.on("complete", report);
+  client.start({ brand: "Acme Tea", platforms: ["qwen"], lang: "en" }).catch(() => {});
+});
+"""
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["with-refresh", "without"])
+def test_a_watch_longer_than_its_token_lives_on_one_socket_when_the_client_can_refresh(browser, proxy, svc, refresh):
+    svc.parts.engine.spec.speed = 5.0  # about 4 s, past the first token's 1-2 s
+    open_page(browser, proxy)
+    browser.set_script_timeout(30)
+    outcome = browser.execute_async_script(WATCH_WITH_REFRESH_JS, token("alice", ttl_s=2), token("alice", ttl_s=600),
+                                           refresh)
+    if refresh:
+        assert outcome["errors"] == [] and outcome["refreshes"] == 1 and outcome["reconnects"] == 0, outcome
+        assert outcome["seqs"] == list(range(1, len(outcome["seqs"]) + 1)) and len(outcome["seqs"]) >= 5
+    else:  # the control: the service closes the socket 4001 at the token's exp
+        assert outcome["errors"] == ["unauthorized"], outcome

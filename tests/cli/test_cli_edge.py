@@ -154,6 +154,7 @@ def test_json_output_is_one_document(tmp_path):
         (["verify", "--prometheus-url", "localhost:9090"], "--prometheus-url"),
         (["loadtest", "--host", "127.0.0.1:8765"], "--host"),
         (["serve", "--redis-url", "localhost:6379"], "--redis-url"),
+        (["serve", "--redis-url", "redis://127.0.0.1:6379/0", "--redis-url", "ftp://host"], "--redis-url"),
     ],
 )
 @pytest.mark.parametrize("debug", [False, True])
@@ -180,6 +181,19 @@ def test_a_bad_value_names_the_environment_variable_or_flag_it_came_from():
     assert "--port" in by_flag.stderr and "'service.port'" in by_flag.stderr
     for done in (by_env, by_alias, by_flag):
         assert os.devnull not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_shard_listed_twice_or_a_bad_shard_in_the_file_is_a_config_error(tmp_path):
+    url = "redis://127.0.0.1:6379/0"
+    twice = diagops("serve", "--config", os.devnull, "--redis-url", url, "--redis-url", url)
+    config = tmp_path / "diagops.yaml"
+    config.write_text(f"service:\n  redis_url: [{url}, 'localhost:6380']\n")
+    in_file = diagops("serve", "--config", str(config))
+    assert twice.returncode == in_file.returncode == 2
+    assert "--redis-url" in twice.stderr and "listed twice" in twice.stderr
+    assert "'service.redis_url'" in in_file.stderr and "localhost:6380" in in_file.stderr
+    for done in (twice, in_file):
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_the_file_must_be_valid_on_its_own_even_where_a_flag_overrides_it(tmp_path):

@@ -65,6 +65,8 @@ def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
                  "checks", "reports", "procs"):
         assert f"diagops/{part}/__init__.py" in names, part
     assert "diagops/push/store/redis_append.lua" in names
+    assert "diagops/push/store/redis_tinylfu_put.lua" in names and "diagops/push/store/redis_tinylfu_get.lua" in names
+    assert "diagops/bench/wsload/__init__.py" in names  # `diagops bench push`'s load client
     assert "diagops/loadtests/results.schema.json" in names
     assert "diagops/loadtests/generator/locustfile.py" in names  # `diagops loadtest` runs it by path
     for static in ("index.html", "page.js", "page.css", "diag-client.js", "favicon.svg"):  # the page at /
@@ -99,3 +101,18 @@ def test_every_module_imports_from_the_installed_tree(installed: tuple[Path, Pat
     cli = subprocess.run([str(python), "-m", "diagops", "--version"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert (cli.returncode, cli.stdout.strip()) == (0, "diagops 0.1.0"), cli.stderr
+
+
+def test_bench_push_runs_from_the_installed_wheel(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """The fan-out load client ships in the wheel: one tiny step measures, away from any checkout."""
+    import json
+
+    python, site = installed
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COV_CORE_SOURCE", "COVERAGE_PROCESS_START")}
+    out = subprocess.run([str(python), "-m", "diagops", "bench", "push", "--steps", "10", "--seconds", "1", "--warmup", "0.2",
+                          "--json", "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stderr  # 10 sockets held, short of the required capacity: a measurement, not exit 3
+    doc = json.loads(out.stdout)
+    [step] = doc["steps"]
+    assert step["sockets"] == 10 and step["held"] and step["events_per_s"] > 0

@@ -153,6 +153,22 @@ async def check_socket_publish_acks_in_order(svc: Any) -> None:
     await watcher.close()
 
 
+async def check_socket_publish_answers_keep_the_order_of_frames(svc: Any) -> None:
+    """Publishes are stored in batches as they queue up, but a frame of another kind is answered
+    after the publishes sent before it (a `ping` is a barrier)."""
+    e = new_id()
+    publisher = await svc.session.ws_connect(svc.ws_url, headers=svc.auth("engine", ("publish",)))
+    frames = [{"type": "publish", "ref": f"r{i}", **progress(e, i, **({"owner": "alice"} if i == 0 else {}))}
+              for i in range(20)]
+    frames += [{"type": "ping"}, "not json", {"type": "publish", "ref": "last", **progress(e, 20)}]
+    for frame in frames:  # all sent before reading any answer
+        await publisher.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+    answers = [await recv_json(publisher) for _ in frames]
+    assert [a.get("ref") or a["type"] for a in answers] == [*(f"r{i}" for i in range(20)), "pong", "error", "last"]
+    assert answers[21]["code"] == "bad_json" and answers[-1]["seq"] == 21
+    await publisher.close()
+
+
 async def check_socket_publish_live_to_subscriber(svc: Any) -> None:
     """A subscriber already watching gets each socket-published event once, as it is stored."""
     e = new_id()

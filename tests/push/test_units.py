@@ -10,7 +10,8 @@ from diagops.push.diagnosis import InvalidRequest, parse_request
 from diagops.push.lifecycle import AlreadyFinal, MalformedEvent, NoOwner, Regression, TooManyEvents, advance
 from diagops.push.limits import RateLimiter
 from diagops.push.outbox import TEXT, Item, Outbox
-from diagops.push.store.memory import MemoryStore, MemoryStoreConfig, _Executions, _LruCache
+from diagops.push.store.cache_policy import LruCache
+from diagops.push.store.memory import MemoryStore, MemoryStoreConfig, _Executions
 
 
 def req(**body):
@@ -97,11 +98,11 @@ def test_unfinished_executions_are_dropped_once_abandoned():
 
 
 def test_lru_cache_bounds_entries_and_honours_ttl():
-    cache = _LruCache(2)
-    cache.put("a", [], 100.0)
-    cache.put("b", [], 100.0)
+    cache: LruCache[list[str]] = LruCache(2)
+    cache.put("a", [], 100.0, 0.0)
+    cache.put("b", [], 100.0, 0.0)
     assert cache.get("a", 0.0) == []
-    cache.put("c", [], 100.0)  # evicts b, the least recently used
+    cache.put("c", [], 100.0, 0.0)  # evicts b, the least recently used
     assert cache.get("b", 0.0) is None and cache.get("a", 0.0) == []
     assert cache.get("a", 100.0) is None
 

@@ -170,7 +170,7 @@ async def test_the_result_cache_is_shared_by_every_process(services, session, ow
     # The engine caches the result just after publishing `complete`: wait for the entry.
     raw = Redis.from_url(own_redis.url)
     try:
-        await eventually(lambda: raw.keys("diagops:{cache}:entry:*"))
+        await eventually(lambda: raw.keys("diagops:{cache}:tlfu:entry:*"))
     finally:
         await raw.aclose()
     reordered = {"brand": " acme ", "platforms": ["kimi", "qwen"], "questions": ["q1"]}

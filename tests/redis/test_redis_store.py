@@ -177,7 +177,7 @@ async def test_cache_is_shared_between_stores_and_expires(make_store, redis_serv
     assert await store_b.cache_get("req-1") == events
     raw = Redis.from_url(redis_server.url)
     try:
-        assert 0 < await raw.pttl(f"{prefix}{{cache}}:entry:req-1") <= 400
+        assert 0 < await raw.pttl(f"{prefix}{{cache}}:tlfu:entry:req-1") <= 400
     finally:
         await raw.aclose()
     await eventually(_cache_empty(store_b, "req-1"), timeout=5)
@@ -190,9 +190,10 @@ def _cache_empty(store: RedisStore, key: str):
     return check
 
 
-async def test_cache_keeps_the_most_recently_used_entries_across_stores(make_store) -> None:
-    store_a, store_b = await make_store(cache_max_entries=2), await make_store(cache_max_entries=2)
-    memory = MemoryStore(MemoryStoreConfig(cache_max_entries=2))
+async def test_lru_cache_keeps_the_most_recently_used_entries_across_stores(make_store) -> None:
+    store_a = await make_store(cache_max_entries=2, cache_policy="lru")
+    store_b = await make_store(cache_max_entries=2, cache_policy="lru")
+    memory = MemoryStore(MemoryStoreConfig(cache_max_entries=2, cache_policy="lru"))
     for store, other in ((memory, memory), (store_a, store_b)):
         await store.cache_put("a", [("complete", {"report": {"n": 1}})], 60)
         await other.cache_put("b", [("complete", {"report": {"n": 2}})], 60)

@@ -22,6 +22,18 @@ def test_precedence_is_defaults_then_file_then_env_then_flags(tmp_path):
     assert spec.engine.platforms == ["a", "b"]
 
 
+def test_redis_url_is_one_url_or_a_list_of_shards_from_any_layer(tmp_path):
+    config = tmp_path / "d.yaml"
+    config.write_text("service:\n  redis_url: [redis://a:6379/0, rediss://b:6380/1]\n")
+    assert load_spec(config, env={}).service.redis_urls == ("redis://a:6379/0", "rediss://b:6380/1")
+    assert load_spec(None, env={"DIAGOPS_REDIS_URL": "redis://c/0"}).service.redis_urls == ("redis://c/0",)
+    from_env = load_spec(config, env={"DIAGOPS_REDIS_URL": "[redis://c/0, redis://d/0]"})  # replaces the file's list
+    assert from_env.service.redis_urls == ("redis://c/0", "redis://d/0")
+    assert load_spec(None, env={}).service.redis_urls == ()
+    with pytest.raises(SpecError, match="empty list"):
+        load_spec(None, env={"DIAGOPS_REDIS_URL": "[]"})
+
+
 def test_no_file_means_the_built_in_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_spec(None, env={}) == Spec()

@@ -2,8 +2,8 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 
-import { DiagnosisClient, SeqMerger, backoffDelay, retryAfterDelay } from "../../../push/static/diag-client.js";
-import { FakeAdapter, update } from "./fakes.mjs";
+import { DiagnosisClient, SeqMerger, backoffDelay, retryAfterDelay, tokenExpiry } from "../../../push/static/diag-client.js";
+import { FakeAdapter, jwt, update } from "./fakes.mjs";
 
 const FAST = { pingIntervalMs: 1000, pongTimeoutMs: 500, pollIntervalMs: 1000 };
 
@@ -239,4 +239,87 @@ test("a poller that sees the epoch change reads the new stream from its start", 
   await adapter.clock.advance(1500);
   assert.deepEqual(c.seen, [1, 2, 1]);
   c.stop();
+});
+
+test("a token's exp is read from its payload, whatever the user's name; anything else is no exp", () => {
+  assert.equal(tokenExpiry(jwt(1767225600)), 1767225600);
+  assert.equal(tokenExpiry(jwt(90, "张三")), 90);
+  for (const bad of ["t", "", null, "a.!!!.c", `a.${Buffer.from("[1]").toString("base64url")}.c`,
+    `a.${Buffer.from('{"exp":"soon"}').toString("base64url")}.c`]) assert.equal(tokenExpiry(bad), null, String(bad));
+});
+
+test("a live socket is given a new token before the old one expires, and again before that one does", async () => {
+  const adapter = new FakeAdapter({ events: [update(1)] });
+  const tokens = [jwt(600), jwt(1200)];
+  const c = client(adapter, { token: jwt(120), refreshToken: async () => tokens.shift(), refreshMarginMs: 30000 });
+  c.watch("e-1");
+  await adapter.clock.advance(89000);
+  assert.deepEqual(adapter.refreshFrames, [], "nothing before exp - margin");
+  await adapter.clock.advance(2000); // 90 s: 120 s exp less the 30 s margin
+  assert.deepEqual(adapter.refreshFrames, [jwt(600)]);
+  assert.equal(c.refreshes, 1);
+  await adapter.clock.advance(570000 - 91000 + 1000); // 570 s: 600 s exp less the margin
+  assert.deepEqual(adapter.refreshFrames, [jwt(600), jwt(1200)]);
+  assert.equal(adapter.sockets.length, 1, "the same socket throughout");
+  assert.equal(c.token, jwt(1200), "later requests use the newest token");
+  c.stop();
+});
+
+test("a refresh the service refuses is tried again with a delay, and the socket stays", async () => {
+  const adapter = new FakeAdapter({ events: [update(1)] });
+  adapter.refuseRefresh = true;
+  let asked = 0;
+  const c = client(adapter, { token: jwt(100), refreshToken: async () => { asked += 1; return jwt(1000); } });
+  c.watch("e-1");
+  await adapter.clock.advance(50100); // half of the token's life: the margin (60 s) is longer
+  assert.equal(adapter.refreshFrames.length, 1);
+  assert.equal(c.transport, "live");
+  adapter.refuseRefresh = false;
+  await adapter.clock.advance(1200); // the retry comes 0.5-1 s later
+  assert.equal(asked, 2);
+  assert.equal(c.refreshes, 1);
+  assert.equal(c.transport, "live");
+  c.stop();
+});
+
+test("a token that expired anyway (close 4001) is replaced once and the watch resumes from its last seq", async () => {
+  const adapter = new FakeAdapter({ events: [update(1), update(2)] });
+  const c = client(adapter, { token: jwt(10000), refreshToken: async () => jwt(20000) });
+  const errors = [];
+  c.on("error", (e) => errors.push(e.code));
+  c.watch("e-1");
+  await adapter.clock.advance(10);
+  adapter.expireSockets();
+  await adapter.clock.advance(10);
+  assert.deepEqual(errors, []);
+  assert.equal(adapter.sockets.length, 2);
+  assert.ok(adapter.sockets[1].url.includes(encodeURIComponent(jwt(20000))), adapter.sockets[1].url);
+  assert.deepEqual(adapter.sockets[1].sent[0], { type: "subscribe", execution_id: "e-1", last_seq: 2, epoch: "ep-1" });
+  assert.equal(c.transport, "live");
+  c.stop();
+});
+
+test("without a way to get a new token, or when the new one is refused too, 4001 is one error", async () => {
+  for (const refreshToken of [null, async () => jwt(20000)]) {
+    const adapter = new FakeAdapter({ events: [update(1)] });
+    const c = client(adapter, { refreshToken });
+    const errors = [];
+    c.on("error", (e) => errors.push(e.code));
+    c.watch("e-1");
+    await adapter.clock.advance(10);
+    adapter.socketMode = "silent"; // a socket opened from now on is never subscribed
+    adapter.expireSockets();
+    await adapter.clock.advance(10);
+    if (refreshToken) { // the new token's socket is closed 4001 before it subscribes
+      assert.deepEqual(errors, []);
+      assert.equal(adapter.sockets.length, 2);
+      adapter.expireSockets();
+      await adapter.clock.advance(10);
+    }
+    assert.deepEqual(errors, ["unauthorized"]);
+    assert.equal(c.transport, "closed");
+    const opened = adapter.sockets.length;
+    await adapter.clock.advance(60000);
+    assert.equal(adapter.sockets.length, opened, "no reconnect loop after the error");
+  }
 });

@@ -39,6 +39,13 @@ export class FakeAdapter {
     this.random = random;
     this.answer = null; // optional (req) => {status, headers, body} overriding the default
     this.epoch = "ep-1"; // the stored stream's name, as the service gives it
+    this.refreshFrames = []; // tokens sent in `refresh` frames, in order
+    this.refuseRefresh = false; // answer `refresh` with an error, as for a bad token
+  }
+
+  /** The socket's token expired: the service closes it 4001, as it does at the token's exp. */
+  expireSockets() {
+    for (const s of this.sockets) if (!s.closed) { s.closed = true; s.on.close(4001, "token expired"); }
   }
 
   /** The service lost the stream and it starts over (a Redis that restarted empty): a new epoch,
@@ -72,6 +79,14 @@ export class FakeAdapter {
             on.message(JSON.stringify(reset ? { ...subscribed, reset: true } : subscribed));
             for (const e of this.events.filter((e) => reset || e.seq > frame.last_seq)) on.message(JSON.stringify(e));
           }, 1);
+        } else if (frame.type === "refresh") {
+          this.refreshFrames.push(frame.token);
+          this.clock.setTimeout(() => {
+            const exp = this.refuseRefresh ? null : expOf(frame.token);
+            on.message(JSON.stringify(exp === null
+              ? { type: "error", code: "invalid_field", message: "'token' was refused" }
+              : { type: "refreshed", exp }));
+          }, 1);
         } else if (frame.type === "ping") {
           this.clock.setTimeout(() => on.message(JSON.stringify({ type: "pong" })), 1);
         }
@@ -103,6 +118,7 @@ export class FakeAdapter {
     return { status: 404, body: { error: { code: "not_found", message: "no" } } };
   }
 
+  now() { return this.clock.now; }
   setTimeout(fn, ms) { return this.clock.setTimeout(fn, ms); }
   clearTimeout(id) { this.clock.clearTimeout(id); }
   onOnline(fn) { this.onlineHandlers.push(fn); return () => { this.onlineHandlers = this.onlineHandlers.filter((f) => f !== fn); }; }
@@ -112,4 +128,14 @@ export class FakeAdapter {
 export function update(seq, event = "progress", data = {}) {
   return { type: "diagnosis_update", execution_id: "e-1", seq, timestamp: "2026-01-01T00:00:00.000Z", event,
     data: { progress: Math.min(100, seq * 10), stage: "ai_fetching", status: "processing", status_text: `s${seq}`, ...data } };
+}
+
+/** A JWT-shaped token (unsigned: the fake service reads only its `exp`, in seconds of the fake clock). */
+export function jwt(exp, sub = "alice") {
+  const part = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  return `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub, exp })}.sig`;
+}
+
+function expOf(token) {
+  try { return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).exp ?? null; } catch { return null; }
 }

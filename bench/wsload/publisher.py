@@ -13,10 +13,10 @@ import json
 import time
 from typing import Any
 
-from benchmarks.wsload.child import command_queue, raise_nofile, use_uvloop
-from benchmarks.wsload.events import event_data
-from benchmarks.wsload.stats import percentiles
-from benchmarks.wsload.target import Target, tokens_for
+from diagops.bench.wsload.child import command_queue, raise_nofile, use_uvloop
+from diagops.bench.wsload.events import event_data
+from diagops.bench.wsload.stats import percentiles
+from diagops.bench.wsload.target import Target, tokens_for
 from diagops.push.protocol import update_message, utc_timestamp
 
 

@@ -23,9 +23,9 @@ client processes of a run), `cpu` (CPU accounting and what limited a run),
 is measured and reported with every run, so a saturated client is visible.
 """
 
-from benchmarks.wsload.child import raise_nofile
-from benchmarks.wsload.cpu import ProcTree, limits_of
-from benchmarks.wsload.runs import measure_idle, run_fanout
-from benchmarks.wsload.target import Target
+from diagops.bench.wsload.child import raise_nofile
+from diagops.bench.wsload.cpu import CpuWindow, ProcTree, limits_of
+from diagops.bench.wsload.runs import measure_idle, run_fanout
+from diagops.bench.wsload.target import Target
 
-__all__ = ["Target", "ProcTree", "run_fanout", "measure_idle", "raise_nofile", "limits_of"]
+__all__ = ["Target", "CpuWindow", "ProcTree", "run_fanout", "measure_idle", "raise_nofile", "limits_of"]

@@ -6,10 +6,10 @@ import multiprocessing as mp
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.wsload.child import recv
-from benchmarks.wsload.publisher import publisher_main
-from benchmarks.wsload.subscriber import subscriber_main
-from benchmarks.wsload.target import Target
+from diagops.bench.wsload.child import recv
+from diagops.bench.wsload.publisher import publisher_main
+from diagops.bench.wsload.subscriber import subscriber_main
+from diagops.bench.wsload.target import Target
 
 
 @dataclass

@@ -9,12 +9,12 @@ from typing import Any
 
 import psutil
 
-from benchmarks.wsload.child import recv
-from benchmarks.wsload.cpu import ProcTree, cpu_entry, limits_of, machine_cpu_seconds
-from benchmarks.wsload.events import pad_for
-from benchmarks.wsload.harness import Clients
-from benchmarks.wsload.stats import merge_counts, percentiles
-from benchmarks.wsload.target import Target
+from diagops.bench.wsload.child import recv
+from diagops.bench.wsload.cpu import ProcTree, cpu_entry, limits_of, machine_cpu_seconds
+from diagops.bench.wsload.events import pad_for
+from diagops.bench.wsload.harness import Clients
+from diagops.bench.wsload.stats import merge_counts, percentiles
+from diagops.bench.wsload.target import Target
 
 
 def run_fanout(

@@ -16,9 +16,9 @@ import os
 import time
 from typing import Any
 
-from benchmarks.wsload.child import command_queue, raise_nofile, use_uvloop
-from benchmarks.wsload.events import UPDATE_PREFIX
-from benchmarks.wsload.target import Target, tokens_for
+from diagops.bench.wsload.child import command_queue, raise_nofile, use_uvloop
+from diagops.bench.wsload.events import UPDATE_PREFIX
+from diagops.bench.wsload.target import Target, tokens_for
 from diagops.push.protocol import parse_timestamp
 
 

@@ -3,6 +3,8 @@ and which of them limited the run."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import psutil
@@ -90,3 +92,28 @@ def limits_of(server_cpu: float, client_cpus: dict[str, float], machine_busy: fl
     if machine_busy >= 0.75:
         return f"behind the target rate; CPU contention ({machine_busy:.0%} of all cores busy)"
     return "behind the target rate; no process saturated"
+
+
+class CpuWindow:
+    """CPU seconds of some processes between two wall-clock moments, sampled on a thread
+    (run_fanout tells us the window only just before it opens)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.tree = ProcTree(pids)
+        self.seconds: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, t0: float, t1: float) -> None:
+        def sample() -> None:
+            time.sleep(max(0.0, t0 - time.time()))
+            before = self.tree.cpu()
+            time.sleep(max(0.0, t1 - time.time()))
+            self.seconds = self.tree.cpu() - before
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def result(self) -> float | None:
+        if self._thread is not None:
+            self._thread.join(30)
+        return self.seconds

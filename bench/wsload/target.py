@@ -19,6 +19,8 @@ class Target:
     # diagops: how events are published. "http": one POST per event; "batch": the events due
     # within one publisher tick in one POST /api/v1/events; "ws": publish frames on one socket.
     publish: str = "http"
+    # Processes serving the server's store (a redis-server), measured apart from `pids`.
+    store_pids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("diagops", "nchan"):
@@ -30,6 +32,17 @@ class Target:
 
 
 PUBLISH_MODES = ("http", "batch", "ws")
+
+# What a diagops service under a fan-out run is started with: the run measures fan-out, not
+# admission control. One client address opens thousands of sockets in seconds, and a run
+# publishes more events per execution than a real diagnosis has; everything else stays at
+# the service's defaults. `diagops bench push` and benchmarks/servers.py both use it.
+BENCH_ENV = {
+    "DIAGOPS_LIMITS__CONNECTION_RATE": "1000000",
+    "DIAGOPS_LIMITS__CONNECTION_BURST": "1000000",
+    "DIAGOPS_LIMITS__MAX_CONNECTIONS": "100000",
+    "DIAGOPS_STORE__MAX_EVENTS_PER_EXECUTION": "1000000",
+}
 
 
 def tokens_for(target: Target) -> tuple[str | None, str | None]:
