@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from diagops.bench.wsload.target import tokens_for  # noqa: E402
 
 MIB = 1024 * 1024
 COLUMNS = ("t_s", "rss_mib", "store_mib", "executions", "evicted_finished", "evicted_idle", "refused",
-           "delivered_per_s", "p99_ms", "lost", "duplicates")
+           "delivered_per_s", "p99_ms", "cli_lag_ms", "gc2_n", "gc_max_ms", "gc_ms", "srv_cpu", "cli_cpu", "lost", "duplicates")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,15 +59,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
-    """The store's series from `/metrics`, by name (and `reason` for evictions)."""
+    """The store's series and the GC pause histogram from `/metrics`, by name and labels."""
     async with session.get(f"{url}/metrics") as resp:
         text = await resp.text()
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name.startswith("diagops_store_") and not family.name.startswith("diagops_store_operation"):
+        if (family.name.startswith("diagops_store_") and not family.name.startswith("diagops_store_operation")) \
+                or family.name == "diagops_gc_pause_seconds":
             for s in family.samples:
                 values[s.name + "".join(f":{v}" for v in s.labels.values())] = s.value
     return values
+
+
+def gc_interval(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """Collections in one interval from two scrapes of `diagops_gc_pause_seconds`: how many were
+    full ones, the total pause, and the longest (the smallest bucket bound holding every pause of
+    the interval: an upper bound; -1 when one took longer than the largest bound)."""
+    def delta(key: str) -> float:
+        return now.get(key, 0.0) - before.get(key, 0.0)
+
+    prefix = "diagops_gc_pause_seconds_bucket:"
+    les = sorted({k.rsplit(":", 1)[1] for k in now if k.startswith(prefix) and not k.endswith(":+Inf")}, key=float)
+    longest = 0.0
+    for g in "012":
+        n = delta(f"diagops_gc_pause_seconds_count:{g}")
+        if n:
+            held = next((float(le) for le in les if delta(f"{prefix}{g}:{le}") >= n), -1.0)
+            longest = -1.0 if held < 0 or longest < 0 else max(longest, held)
+    return {"gc2_n": int(delta("diagops_gc_pause_seconds_count:2")),
+            "gc_ms": round(sum(delta(f"diagops_gc_pause_seconds_sum:{g}") for g in "012") * 1000, 1),
+            "gc_max_ms": round(longest * 1000, 2) if longest >= 0 else -1}
 
 
 def p99_ms(latencies: list[float]) -> float:
@@ -78,13 +100,17 @@ def p99_ms(latencies: list[float]) -> float:
 
 async def sample_loop(soak: Soak, session: aiohttp.ClientSession, url: str, server: psutil.Process,
                       every_s: float, series: list[dict[str, Any]]) -> None:
-    start, last_delivered = time.monotonic(), 0
+    start, last_delivered, before = time.monotonic(), 0, {}
+    client = psutil.Process()
+    server.cpu_percent(), client.cpu_percent()  # start both CPU clocks: each call reads since the last
     print("  ".join(f"{c:>10}" for c in COLUMNS), flush=True)
     while True:
         await asyncio.sleep(every_s)
         t = soak.tally
         latencies, t.latencies = t.latencies, []
+        lags, soak.loop_lags = soak.loop_lags, []
         m = await scrape(session, url)
+        gc_row, before = gc_interval(m, before), m
         row = {
             "t_s": round(time.monotonic() - start), "rss_mib": round(server.memory_info().rss / MIB, 1),
             "store_mib": round(m.get("diagops_store_bytes", 0) / MIB, 1),
@@ -93,6 +119,7 @@ async def sample_loop(soak: Soak, session: aiohttp.ClientSession, url: str, serv
             "evicted_idle": int(m.get("diagops_store_evictions_total:idle", 0)),
             "refused": int(m.get("diagops_store_refusals_total", 0)),
             "delivered_per_s": round((t.delivered - last_delivered) / every_s), "p99_ms": round(p99_ms(latencies), 1),
+            "cli_lag_ms": round(p99_ms(lags), 1), **gc_row, "srv_cpu": round(server.cpu_percent()), "cli_cpu": round(client.cpu_percent()),
             "lost": t.lost, "duplicates": t.duplicates,
         }
         last_delivered = t.delivered
@@ -131,6 +158,11 @@ def summarize(series: list[dict[str, Any]], soak: Soak, budget_mib: float, flat_
         "rss_spread_pct": round(spread, 1) if spread is not None else None,
         "rss_flat": spread is not None and spread <= flat_pct and len(rss) >= 2,
         "max_p99_ms": max((r["p99_ms"] for r in series), default=None),
+        "median_p99_ms_after_budget": statistics.median(r["p99_ms"] for r in after) if after else None,
+        "max_p99_ms_after_budget": max((r["p99_ms"] for r in after), default=None),
+        "max_gc_pause_ms": max((r["gc_max_ms"] for r in series), default=None, key=lambda v: float("inf") if v < 0 else v),
+        "max_client_loop_lag_p99_ms": max((r["cli_lag_ms"] for r in series), default=None),
+        "client_cpu_pct_max": max((r["cli_cpu"] for r in series), default=None),
         "store_bytes_per_rss": round(after[-1]["store_mib"] / after[-1]["rss_mib"], 2) if after else None,
     }
 

@@ -67,6 +67,9 @@ class Soak:
         self.tally = Tally()
         self.stopping = asyncio.Event()
         self._pad = "x" * max(workload.event_bytes - 230, 0)  # the frame's other fields are ~230 bytes
+        # How late this client's own loop wakes from a short sleep: when it is high, latencies
+        # measured here include time the frames waited for the client, not the service.
+        self.loop_lags: list[float] = []
 
     async def run_with(self, sockets: aiohttp.ClientSession, http: aiohttp.ClientSession, duration_s: float,
                        drain_s: float = 5.0) -> None:
@@ -79,15 +82,23 @@ class Soak:
         await self._wait_open(60.0)
         start = time.monotonic()
         publishers = [asyncio.create_task(self._publish(http, i, start)) for i in range(self.w.sockets)]
+        ticker = asyncio.create_task(self._tick())
         await asyncio.sleep(duration_s)
         self.stopping.set()
         await asyncio.gather(*publishers, return_exceptions=True)
+        ticker.cancel()
         deadline = time.monotonic() + drain_s
         while self.tally.delivered + self.tally.lost < self.tally.published and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
+
+    async def _tick(self, every_s: float = 0.005) -> None:
+        while True:
+            due = time.monotonic() + every_s
+            await asyncio.sleep(every_s)
+            self.loop_lags.append(time.monotonic() - due)
 
     async def _wait_open(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -17,6 +17,7 @@ from diagops.push import protocol as p
 from diagops.push.auth import TokenVerifier
 from diagops.push.controller import ConcurrencyController
 from diagops.push.engine import SimulatedEngine, nominal_duration_s
+from diagops.push.gc_pauses import GcPauses
 from diagops.push.heartbeat import run_heartbeat
 from diagops.push.http_api import routes
 from diagops.push.http_util import json_error
@@ -65,9 +66,16 @@ def create_app(spec: Spec, *, secret: str, metrics: Metrics | None = None) -> we
     app.router.add_get("/ws", websocket_handler)
     app.router.add_routes(routes)
     add_page_routes(app, spec)
-    app.cleanup_ctx.extend([_store_ctx, _hub_ctx, _heartbeat_ctx, _engine_ctx])
+    app.cleanup_ctx.extend([_gc_ctx, _store_ctx, _hub_ctx, _heartbeat_ctx, _engine_ctx])
     app.on_shutdown.append(_close_connections)
     return app
+
+
+async def _gc_ctx(app: web.Application) -> AsyncIterator[None]:
+    pauses = GcPauses(app[METRICS].gc_pause)
+    pauses.start()
+    yield
+    pauses.stop()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -123,6 +123,11 @@ class Metrics:
             f"{PREFIX}_store_refusals", "New executions refused 503 store_full: only running streams were left.",
             registry=r,
         )
+        self.gc_pause = Histogram(
+            f"{PREFIX}_gc_pause_seconds", "Time the event loop stood still in CPython's garbage collector, by generation "
+            "(2: a full collection, whose length grows with the objects the process holds).", ["generation"],
+            buckets=STORE_BUCKETS, registry=r,
+        )
         self._store_usage: Callable[[], StoreUsage] | None = None
         for reason in ("finished", "idle"):
             self.store_evictions.labels(reason)

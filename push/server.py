@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -43,6 +44,11 @@ async def _serve(spec: Spec, *, secret: str, reuse_port: bool, on_ready: Callabl
         await runner.setup()
     except StoreUnavailable as exc:
         raise ServeError(f"the store is not reachable: {exc}") from None
+    # Everything built so far (modules, the app, its routes: ~63,000 GC-tracked objects) lives as
+    # long as the process; frozen, the collector stops rescanning it in every full collection,
+    # which took ~15 ms of stalled event loop each time (diagops_gc_pause_seconds{generation="2"}).
+    # Reference counting still frees these objects; only cycles among them would stay.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -220,6 +220,7 @@ DOCUMENTED_METRICS = {
     "diagops_store_evictions_total": "counter",
     "diagops_store_refusals_total": "counter",
     "diagops_unfinished_connections_closed_total": "counter",
+    "diagops_gc_pause_seconds": "histogram",
 }
 
 

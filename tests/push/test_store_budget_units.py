@@ -29,7 +29,7 @@ def run(ex: _Executions, eid: str, n: int, *, finish: bool = False) -> None:
 
 def recount(ex: _Executions) -> int:
     """The budget's count from scratch: every stored event plus every snapshot."""
-    return sum(held_bytes(u) for events in ex.events.values() for u in events) + sum(ex.snapshot_bytes.values())
+    return sum(held_bytes(u) for eid in ex.events for u in ex.after(eid, 0)) + sum(ex.snapshot_bytes.values())
 
 
 def test_finished_executions_are_evicted_oldest_first_and_running_ones_kept():
