@@ -80,7 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "raw stacks and a hot-spot summary go to DIR (not part of the figures)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
                     help="also load `diagops serve` from another checkout PATH (e.g. a git worktree with a "
-                         "candidate change), reported as NAME beside ours and Nchan; repeatable. PATH needs the "
+                         "candidate change), run on each --store and --publish like ours and reported as NAME (NAME-batch, "
+                         "NAME-redis-batch, ...) beside them and Nchan; repeatable. PATH needs the "
                          "diagops.* namespace layout (pyproject.toml package-dir, diagops/__main__.py); its code is "
                          "linked onto PYTHONPATH and runs with this virtualenv's dependencies (a package PATH "
                          "lacks comes from this checkout)")
@@ -137,9 +138,12 @@ def run_all(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         (_mode_name(mode, store), functools.partial(diagops_server, name=_mode_name(mode, store), publish=mode, store=store))
         for store in stores for mode in modes
     ]
-    for variant in variants:
+    for variant in variants:  # each --store and --publish too: a store's change is measured on that store
         code = link_checkout(variant.checkout, log_dir / "variants" / variant.name)
-        servers.append((variant.name, functools.partial(diagops_server, name=variant.name, code=code)))
+        for store in stores:
+            for mode in modes:
+                name = _mode_name(mode, store).replace("diagops", variant.name, 1)  # before, before-redis-batch, ...
+                servers.append((name, functools.partial(diagops_server, name=name, code=code, publish=mode, store=store)))
     skipped = None
     if not args.skip_nchan:
         skipped = nchan_missing()
