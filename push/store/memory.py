@@ -31,12 +31,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from diagops.push.lifecycle import AlreadyStored, PublishRefused, Snapshot, advance
+from diagops.push.lifecycle import Snapshot, advance
 from diagops.push.protocol import utc_timestamp
 from diagops.push.store.cache_policy import ResultCache, make_cache
 from diagops.push.store.base import (
-    Budgeted, DeliveryFloor, OnEviction, OnOperation, Outcome, PublishItem, Store, StoreFull, StoreUnavailable, StoreUsage,
-    Update, common_settings, guarded,
+    Budgeted, DeliveryFloor, OnEviction, OnOperation, Outcome, PublishItem, Store, StoreFull, StoreUsage, Update,
+    common_settings, guarded, publish_each,
 )
 from diagops.push.store.broadcast import Broadcast
 
@@ -64,12 +64,16 @@ Kept = tuple[int, str, str, float, bytes, str]
 
 def held_bytes(update: Update) -> int:
     """What one stored event holds: its text and its UTF-8 bytes, as Python sizes them."""
-    return sys.getsizeof(update.encoded) + sys.getsizeof(update.payload)
+    return _size(update.encoded, update.payload)
 
 
 def _kept_bytes(kept: Kept) -> int:
     """held_bytes of a stored event, from its tuple."""
-    return sys.getsizeof(kept[2]) + sys.getsizeof(kept[4])
+    return _size(kept[2], kept[4])
+
+
+def _size(encoded: str, payload: bytes) -> int:
+    return sys.getsizeof(encoded) + sys.getsizeof(payload)
 
 
 def _keep(update: Update) -> Kept:
@@ -273,14 +277,7 @@ class MemoryStore:
 
     async def publish_many(self, items: Sequence[PublishItem]) -> list[Outcome]:
         """A plain loop: in this process there is no round trip to save."""
-        outcomes: list[Outcome] = []
-        for item in items:
-            try:
-                outcomes.append(await self.publish(item.execution_id, item.event, item.data, owner=item.owner,
-                                                   lang=item.lang, idempotency_key=item.idempotency_key))
-            except (PublishRefused, AlreadyStored, StoreUnavailable) as exc:
-                outcomes.append(exc)
-        return outcomes
+        return await publish_each(self, items)
 
     async def events_after(self, execution_id: str, after: int) -> list[Update]:
         started = time.perf_counter()

@@ -8,8 +8,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis_fixtures import RedisServer, eventually
 
-from diagops.push.lifecycle import AlreadyFinal, AlreadyStored, PublishRefused, Regression
-from diagops.push.store.base import PublishItem, Store, StoreUnavailable, Update
+from diagops.push.lifecycle import AlreadyFinal, AlreadyStored, Regression
+from diagops.push.store.base import PublishItem, Update, publish_each
 from diagops.push.store.memory import MemoryStore, MemoryStoreConfig
 from diagops.push.store.redis import RedisStore
 from tests.redis.test_redis_store import SCENARIO, without_clock
@@ -35,17 +35,6 @@ def seen(outcome: Any) -> Any:
     return ("refused", type(outcome).__name__, str(outcome))
 
 
-async def one_by_one(store: Store, items: list[PublishItem]) -> list[Any]:
-    answers = []
-    for item in items:
-        try:
-            answers.append(await store.publish(item.execution_id, item.event, item.data, owner=item.owner,
-                                               lang=item.lang, idempotency_key=item.idempotency_key))
-        except (PublishRefused, AlreadyStored, StoreUnavailable) as exc:
-            answers.append(exc)
-    return answers
-
-
 async def commandstats(url: str) -> dict[str, int]:
     raw = Redis.from_url(url)
     try:
@@ -57,7 +46,7 @@ async def commandstats(url: str) -> dict[str, int]:
 
 async def test_a_batch_answers_each_item_as_posting_it_alone_would(make_store) -> None:
     alone = MemoryStore(MemoryStoreConfig(max_events_per_execution=10))
-    expected = [seen(o) for o in await one_by_one(alone, ITEMS)]
+    expected = [seen(o) for o in await publish_each(alone, ITEMS)]
     store = await make_store(max_events_per_execution=10)
     got = [seen(o) for o in await store.publish_many(ITEMS)]
     assert got == expected
