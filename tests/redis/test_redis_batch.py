@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
-from redis_fixtures import RedisServer, eventually
+from redis_fixtures import RedisServer, eventually, listening
 
 from diagops.push.lifecycle import AlreadyFinal, AlreadyStored, Regression
 from diagops.push.store.base import PublishItem, Update, publish_each
@@ -120,15 +120,7 @@ async def test_concurrent_batches_of_two_processes_on_the_same_executions_get_1_
 
 async def test_a_listener_gets_each_event_of_a_batch_and_old_single_envelopes(make_store, redis_server: RedisServer, prefix: str) -> None:
     store_a, store_b = await make_store(), await make_store()
-    received: list[Update] = []
-
-    async def listen() -> None:
-        async for item in store_a.listen():
-            received.append(item)
-
-    task = asyncio.create_task(listen())
-    await eventually(lambda: len(store_a._feed.listeners) == 1)
-    try:
+    async with listening(store_a, lambda: len(store_a._feed.listeners) == 1) as received:
         single = await store_b.publish("s", "progress", {"progress": 1}, owner="u")  # one envelope, as before batches
         batch = await store_b.publish_many([PublishItem(e, "progress", {"progress": 1}, "u") for e in ("b1", "b2", "b3")])
         raw = Redis.from_url(redis_server.url)
@@ -138,8 +130,6 @@ async def test_a_listener_gets_each_event_of_a_batch_and_old_single_envelopes(ma
         finally:
             await raw.aclose()
         await eventually(lambda: len(received) == 5)
-    finally:
-        task.cancel()
     assert [(u.execution_id, u.seq) for u in received] == [("s", 1), ("b1", 1), ("b2", 1), ("b3", 1), ("s", 2)]
     assert [u.encoded for u in received[1:4]] == [u.encoded for u in batch]
     assert received[4].accepted_at == 1.5 and received[4].epoch == ""

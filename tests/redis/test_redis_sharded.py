@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from redis.asyncio import Redis
-from redis_fixtures import RedisServer, eventually
+from redis_fixtures import RedisServer, eventually, listening
 from service_clients import Publisher, Watcher, status
 
 from diagops.push.store import open_store
@@ -83,20 +83,10 @@ async def test_executions_spread_over_both_servers_where_placement_says(sharded,
 
 
 async def test_a_listener_hears_every_shard(sharded) -> None:
-    received: list[Update] = []
-
-    async def listen() -> None:
-        async for item in sharded.listen():
-            received.append(item)
-
-    task = asyncio.create_task(listen())
-    await eventually(lambda: len(sharded._listeners) == 1)
-    try:
+    async with listening(sharded, lambda: len(sharded._listeners) == 1) as received:
         ids = [f"l{n}" for n in range(20)]
         await sharded.publish_many([PublishItem(e, "progress", {"progress": 1}, "u") for e in ids])
         await eventually(lambda: len(received) == 20)
-    finally:
-        task.cancel()
     assert sorted(u.execution_id for u in received) == sorted(ids)
     assert {sharded.shard_for(u.execution_id) for u in received} == set(sharded.shards)
 

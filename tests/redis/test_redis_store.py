@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_fixtures import RedisServer, eventually
+from redis_fixtures import RedisServer, eventually, listening
 
 from diagops.push.lifecycle import AlreadyFinal, PublishRefused, TooManyEvents
-from diagops.push.store.base import Store, Update
+from diagops.push.store.base import Store
 from diagops.push.store.memory import MemoryStore, MemoryStoreConfig
 from diagops.push.store.redis import RedisStore, RedisStoreConfig
 from tests.push.store_calls import EVERY_OPERATION, call_every_operation
@@ -113,18 +113,10 @@ async def test_concurrent_publishers_in_two_stores_get_seq_1_to_n_without_gap(ma
 
 async def test_a_listener_in_one_store_gets_what_another_publishes_in_order(make_store) -> None:
     store_a, store_b = await make_store(), await make_store()
-    received: list[Update] = []
-
-    async def listen() -> None:
-        async for item in store_a.listen():
-            received.append(item)
-
-    task = asyncio.create_task(listen())
-    await eventually(lambda: len(store_a._feed.listeners) == 1)
-    published = [await store_b.publish("e", "progress", {"progress": n}, owner="u") for n in range(20)]
-    published.append(await store_a.publish("e", "complete", {"report": {}}))
-    await eventually(lambda: len(received) == len(published))
-    task.cancel()
+    async with listening(store_a, lambda: len(store_a._feed.listeners) == 1) as received:
+        published = [await store_b.publish("e", "progress", {"progress": n}, owner="u") for n in range(20)]
+        published.append(await store_a.publish("e", "complete", {"report": {}}))
+        await eventually(lambda: len(received) == len(published))
     assert [(u.seq, u.encoded) for u in received] == [(u.seq, u.encoded) for u in published]
 
 
