@@ -55,6 +55,8 @@ WRK = os.environ.get("BENCH_WRK", "/usr/bin/wrk")
 EXECUTIONS = 1000
 # ~250 bytes pushed, as push_bench's events: a progress event with a status text and padding.
 DATA = {"progress": 50, "stage": "ai_fetching", "status": "processing", "status_text": "fetching answers", "pad": "x" * 120}
+# What both aiohttp servers are posted: the single-event API's body (owner on every event: the first creates).
+PUBLISH_BODY = json.dumps({"event": "progress", "owner": "bench", "data": DATA}, separators=(",", ":"))
 
 WRK_SCRIPT = """\
 local n = 0
@@ -166,16 +168,14 @@ def endpoints(name: str, log_dir: Path) -> Iterator[Endpoint]:
         secret = secrets.token_urlsafe(32)
         with diagops_server(log_dir, secret=secret) as target:
             token = mint_token(secret, "bench", ("publish",), ttl_s=3600)
-            body = json.dumps({"event": "progress", "owner": "bench", "data": DATA}, separators=(",", ":"))
-            yield Endpoint(name, target.port, target.pids, "/api/v1/executions/", "/events", body, token)
+            yield Endpoint(name, target.port, target.pids, "/api/v1/executions/", "/events", PUBLISH_BODY, token)
     elif name == "aiohttp-floor":
         port = free_port()
         app = log_dir / "floor_app.py"
         app.write_text(MINIMAL_APP)
         with Executor([sys.executable, str(app), str(port)], log=log_dir / "floor.log",
                       ready=TcpPort(port), name="aiohttp floor", ready_timeout_s=20) as proc:
-            body = json.dumps({"event": "progress", "owner": "bench", "data": DATA}, separators=(",", ":"))
-            yield Endpoint(name, port, (proc.pid,), "/api/v1/executions/", "/events", body)
+            yield Endpoint(name, port, (proc.pid,), "/api/v1/executions/", "/events", PUBLISH_BODY)
     else:
         with nchan_server(log_dir) as target:
             frame = {"type": "diagnosis_update", "execution_id": "e-0", "seq": 1, "timestamp": "2026-01-01T00:00:00.000Z",
